@@ -1,0 +1,73 @@
+"""Run directories: ``model.safetensors`` + ``config.json`` (+ ``vocab.json`` for text models).
+
+The same format serves text and image models; ``config["domain"]`` says which, so that a text
+command given an image run (or the reverse) fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from advtext.errors import AdvtextError
+
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
+    """Create ``path``; refuse one that already holds a model unless ``overwrite``."""
+    path = Path(path)
+    if (path / WEIGHTS).exists() and not overwrite:
+        raise AdvtextError(f"{path} already holds a model: choose another --out or pass --overwrite")
+    if path.exists() and not path.is_dir():
+        raise AdvtextError(f"{path} exists and is not a directory: choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_model(run_dir: Path, model: nn.Module, config: dict) -> None:
+    """Write the weights and the JSON config (which must say its ``domain``)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(run_dir / WEIGHTS))
+    (run_dir / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+
+
+def load_config(run_dir: str | Path, domain: str) -> dict:
+    """The run's config; errors for a missing run, a broken config, or the other domain's model."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise AdvtextError(f"run directory {run_dir} not found: train one with `advtext train --out {run_dir}`")
+    if not (run_dir / WEIGHTS).exists() or not (run_dir / CONFIG).exists():
+        raise AdvtextError(f"{run_dir} holds no model ({WEIGHTS} + {CONFIG}): train one with `advtext train`")
+    try:
+        config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AdvtextError(f"{run_dir / CONFIG} is not valid JSON: retrain the model") from None
+    found = config.get("domain")
+    if found != domain:
+        other = "advtext image ..." if found == "image" else "advtext train/eval/attack ..."
+        raise AdvtextError(f"{run_dir} holds a {found or 'unknown'} model, not a {domain} one: use `{other}`")
+    return config
+
+
+def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:
+    """Load the weights into ``model``; a mismatch of names or shapes is a one-line error."""
+    try:
+        state = load_file(str(run_dir / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise AdvtextError(f"{run_dir / WEIGHTS} cannot be read ({e}): retrain the model") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{label}: {', '.join(keys[:3])}" for label, keys in
+                           (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
+        raise AdvtextError(f"{run_dir}: weights do not match config.json/vocab.json ({detail}); "
+                           "the files come from different runs, retrain the model")
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,193 @@
+"""The advtext command line: train, eval, attack, stats (text) and image ... (MNIST).
+
+Bad input ends with one line on stderr naming the problem and the fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from advtext.errors import AdvtextError
+
+
+def _positive(ctx, param, value):
+    if value is not None and value <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {value}")
+    return value
+
+
+def corpus_options(f):
+    """The options every command that reads a corpus shares."""
+    for option in reversed([
+        click.option("--corpus", default="imdb", show_default=True,
+                     help="imdb, rotten-tomatoes, a .csv/.jsonl file, or hf:<dataset id>"),
+        click.option("--text-column", default="text", show_default=True, help="text column of a CSV/JSONL corpus"),
+        click.option("--label-column", default="label", show_default=True, help="label column (labels 0..k-1)"),
+        click.option("--empty", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True,
+                     help="rows with empty text: skip them (and say how many) or refuse the file"),
+        click.option("--max-words", type=int, default=None, callback=_positive,
+                     help="keep only texts of at most this many tokens (Papernot 2016: 100)"),
+        click.option("--seed", type=int, default=0, show_default=True, help="seed for splits, shuffling and attacks"),
+    ]):
+        f = option(f)
+    return f
+
+
+def open_corpus(corpus: str, text_column: str, label_column: str, empty: str, seed: int, **_):
+    """Load the corpus named by the shared corpus options."""
+    from advtext.text.corpora import load_corpus
+
+    return load_corpus(corpus, text_column=text_column, label_column=label_column, empty=empty, seed=seed)
+
+
+def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str) -> tuple[list[str], list[int]]:
+    """Texts and labels of one split, filtered to at most ``max_words`` tokens when asked."""
+    from advtext.text.corpora import get_split
+    from advtext.text.tokenizer import words
+
+    ds = get_split(dataset_dict, split)
+    texts, labels = ds["text"], ds["label"]
+    if max_words:
+        keep = [i for i, t in enumerate(texts) if len(words(t)) <= max_words]
+        texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+        if not texts:
+            raise AdvtextError(f"no {split} text of {corpus} has at most {max_words} words: raise --max-words")
+    return texts, labels
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="advtext")
+def cli():
+    """advtext: adversarial examples for text classifiers (Papernot et al. 2016) and their image roots."""
+
+
+@cli.command()
+@corpus_options
+@click.option("--model", "architecture", type=click.Choice(["lstm", "cnn"]), default="lstm", show_default=True)
+@click.option("--max-len", type=int, default=100, show_default=True, callback=_positive,
+              help="truncate every text to this many tokens")
+@click.option("--vocab-size", type=int, default=20000, show_default=True, callback=_positive)
+@click.option("--min-freq", type=int, default=1, show_default=True, callback=_positive)
+@click.option("--embed-dim", type=int, default=None, callback=_positive, help="default 128 (50 with --glove)")
+@click.option("--hidden-size", type=int, default=128, show_default=True, callback=_positive)
+@click.option("--layers", type=int, default=1, show_default=True, callback=_positive)
+@click.option("--bidirectional/--unidirectional", default=False, show_default=True)
+@click.option("--pooling", type=click.Choice(["mean", "last"]), default="mean", show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--glove/--no-glove", default=False, show_default=True,
+              help="initialise the embeddings with GloVe 6B 50d (from `make setup`)")
+@click.option("--epochs", type=int, default=4, show_default=True, callback=_positive)
+@click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
+              help="stop after this many epochs without a better validation accuracy")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="run directory to write")
+@click.option("--overwrite", is_flag=True, help="replace a model already in --out")
+def train(corpus, text_column, label_column, empty, max_words, seed, architecture, max_len, vocab_size, min_freq,
+          embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience,
+          device, out, overwrite):
+    """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
+    from advtext.checkpoint import prepare_run_dir
+    from advtext.engine import select_device
+    from advtext.report import print_classification_report
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.corpora import check_labels, split_dataset
+    from advtext.text.embeddings import GLOVE_DIM, glove_matrix
+    from advtext.text.models import ModelConfig, build_model
+    from advtext.text.tokenizer import Vocabulary
+    from advtext.text.train import TrainSettings, classification_report, fit, seed_everything
+
+    if glove and embed_dim not in (None, GLOVE_DIM):
+        raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
+    run_dir = prepare_run_dir(out, overwrite)
+    dev = select_device(device)
+    data = open_corpus(corpus, text_column, label_column, empty, seed)
+    train_texts, train_labels = split_texts(data, "train", max_words, corpus)
+    if "validation" in data:
+        val_texts, val_labels = split_texts(data, "validation", max_words, corpus)
+    else:  # carve a seeded 10% of train for early stopping; test stays untouched
+        parts = split_dataset(train_texts, train_labels, seed, fractions=(0.9, 0.1))
+        train_texts, train_labels = parts["train"]["text"], parts["train"]["label"]
+        val_texts, val_labels = parts["validation"]["text"], parts["validation"]["label"]
+    num_classes = check_labels(train_labels, f"{corpus} train split")
+    seed_everything(seed)
+    vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
+    cfg = ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes,
+                      embed_dim=embed_dim or (GLOVE_DIM if glove else 128), hidden_size=hidden_size,
+                      num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=dropout)
+    model = build_model(cfg)
+    if glove:
+        matrix, found = glove_matrix(vocab)
+        model.embedding.weight.data[found] = matrix[found]
+        click.echo(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised", err=True)
+    clf = TextClassifier(model.to(dev), vocab, max_len, dev)
+    click.echo(f"training {architecture} on {corpus}: {len(train_texts)} train / {len(val_texts)} validation texts, "
+               f"vocabulary {len(vocab)}, max_len {max_len}, device {dev}", err=True)
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
+    history = fit(clf, train_texts, train_labels, val_texts, val_labels, settings,
+                  log=lambda m: click.echo(m, err=True))
+    report = {}
+    if "test" in data:
+        report = classification_report(clf, *split_texts(data, "test", max_words, corpus))
+    clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, train=settings.__dict__, history=history,
+             test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if report:
+        print_classification_report(report, f"{architecture} on {corpus} test split")
+    click.echo(f"saved {run_dir}")
+
+
+@cli.command("eval")
+@click.argument("run", type=click.Path(path_type=Path))
+@corpus_options
+@click.option("--split", default="test", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, split, device, as_json):
+    """Re-evaluate a saved text model on a corpus split."""
+    from advtext.report import print_classification_report
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.train import classification_report
+
+    clf = TextClassifier.load(run, device)
+    texts, labels = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
+    if max(labels) >= clf.num_classes:
+        raise AdvtextError(f"{corpus} has labels up to {max(labels)} but the model has {clf.num_classes} classes: "
+                           "evaluate it on a corpus with the same classes")
+    report = classification_report(clf, texts, labels)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        print_classification_report(report, f"{run} on {corpus} {split}" + (f" (<= {max_words} words)"
+                                                                             if max_words else ""))
+
+
+def main() -> None:
+    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except AdvtextError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
+    except click.UsageError as e:
+        hint = f" (see `advtext {e.ctx.command_path.split(' ', 1)[1]} --help`)" if e.ctx and " " in \
+            e.ctx.command_path else " (see `advtext --help`)"
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted: results written so far are kept", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        click.echo(f"error: {e.strerror}: {e.filename} (check the path)", err=True)
+        sys.exit(2)

