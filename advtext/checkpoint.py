@@ -18,19 +18,19 @@ from advtext.errors import AdvtextError
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
-def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
-    """Create ``path``; refuse one that already holds a model unless ``overwrite``."""
+def check_run_dir(path: str | Path, overwrite: bool) -> Path:
+    """Refuse an output path that already holds a model (unless ``overwrite``) or is a file."""
     path = Path(path)
     if (path / WEIGHTS).exists() and not overwrite:
         raise AdvtextError(f"{path} already holds a model: choose another --out or pass --overwrite")
     if path.exists() and not path.is_dir():
         raise AdvtextError(f"{path} exists and is not a directory: choose another --out")
-    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def save_model(run_dir: Path, model: nn.Module, config: dict) -> None:
-    """Write the weights and the JSON config (which must say its ``domain``)."""
+    """Write the weights and the JSON config (which must say its ``domain``) into ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(run_dir / WEIGHTS))
     (run_dir / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")

@@ -93,7 +93,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
           embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience,
           device, out, overwrite):
     """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
-    from advtext.checkpoint import prepare_run_dir
+    from advtext.checkpoint import check_run_dir
     from advtext.engine import select_device
     from advtext.report import print_classification_report
     from advtext.text.classifier import TextClassifier
@@ -105,7 +105,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
 
     if glove and embed_dim not in (None, GLOVE_DIM):
         raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
-    run_dir = prepare_run_dir(out, overwrite)
+    run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
     data = open_corpus(corpus, text_column, label_column, empty, seed)
     train_texts, train_labels = split_texts(data, "train", max_words, corpus)
@@ -165,6 +165,15 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
     else:
         print_classification_report(report, f"{run} on {corpus} {split}" + (f" (<= {max_words} words)"
                                                                              if max_words else ""))
+
+
+def _add_subgroups() -> None:
+    from advtext.image.cli import image
+
+    cli.add_command(image)
+
+
+_add_subgroups()
 
 
 def main() -> None:
