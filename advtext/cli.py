@@ -45,19 +45,22 @@ def open_corpus(corpus: str, text_column: str, label_column: str, empty: str, se
     return load_corpus(corpus, text_column=text_column, label_column=label_column, empty=empty, seed=seed)
 
 
-def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str) -> tuple[list[str], list[int]]:
-    """Texts and labels of one split, filtered to at most ``max_words`` tokens when asked."""
+def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str,
+                with_index: bool = False) -> tuple:
+    """Texts and labels (and, with ``with_index``, their indices in the split) of one split,
+    filtered to at most ``max_words`` tokens when asked."""
     from advtext.text.corpora import get_split
     from advtext.text.tokenizer import words
 
     ds = get_split(dataset_dict, split)
     texts, labels = ds["text"], ds["label"]
+    keep = list(range(len(texts)))
     if max_words:
-        keep = [i for i, t in enumerate(texts) if len(words(t)) <= max_words]
+        keep = [i for i in keep if len(words(texts[i])) <= max_words]
         texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         if not texts:
             raise AdvtextError(f"no {split} text of {corpus} has at most {max_words} words: raise --max-words")
-    return texts, labels
+    return (texts, labels, keep) if with_index else (texts, labels)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -165,6 +168,127 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
     else:
         print_classification_report(report, f"{run} on {corpus} {split}" + (f" (<= {max_words} words)"
                                                                              if max_words else ""))
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@corpus_options
+@click.option("--split", default="test", show_default=True)
+@click.option("--input", "input_file", type=click.Path(path_type=Path), default=None,
+              help="attack your own texts: one per line (.txt), or a .csv/.jsonl with --text-column "
+                   "(and --label-column; without it the model's prediction is the label)")
+@click.option("--n", "limit", type=int, default=None, callback=_positive, help="attack at most this many texts")
+@click.option("--only-correct", is_flag=True, help="take only texts the model classifies correctly (the paper's set)")
+@click.option("--method", type=click.Choice(["papernot", "greedy"]), default="papernot", show_default=True,
+              help="papernot: faithful (random position, sign-matching word); greedy: saliency + HotFlip, verified")
+@click.option("--goal", "goal_spec", default="untargeted", show_default=True,
+              help="untargeted | targeted:T | confidence:P | source-target:S:T")
+@click.option("--dictionary", "dictionary_spec", default="vocab", show_default=True,
+              help="vocab (the paper's D) | wordnet | glove:T (cosine >= T)")
+@click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="change at most this fraction of each text's words (default: no limit, as in the paper)")
+@click.option("--protect-stopwords", is_flag=True, help="never change or insert a stopword")
+@click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
+@click.option("--top-positions", type=int, default=16, show_default=True, callback=_positive,
+              help="greedy: positions scored per step")
+@click.option("--verify", type=int, default=4, show_default=True, callback=_positive,
+              help="greedy: candidates checked with a real forward pass per step")
+@click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
+def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
+           method, goal_spec, dictionary_spec, max_change, protect_stopwords, pos_agreement, top_positions, verify,
+           batch_size, device, out):
+    """Attack a text model with the sequence attack; write one record per text; print statistics."""
+    import random
+
+    from advtext.goals import parse_goal
+    from advtext.metrics import attack_summary
+    from advtext.report import print_attack_summary, print_examples
+    from advtext.text.attack import AttackSettings
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.dictionary import build_dictionary
+    from advtext.text.run_attack import attack_texts
+
+    clf = TextClassifier.load(run, device)
+    goal = parse_goal(goal_spec, clf.num_classes)
+    if input_file is not None:
+        texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
+        keys = list(range(len(texts)))
+        source = {"input": str(input_file.resolve())}
+    else:
+        texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split,
+                                          max_words, corpus, with_index=True)
+        source = {"corpus": corpus, "split": split, "max_words": max_words}
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    if only_correct:
+        pred = clf.predict_proba(texts).argmax(-1).tolist()
+        order = [i for i in order if pred[i] == labels[i]]
+    order = order[:limit]
+    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement)
+    settings = AttackSettings(method=method, max_change=max_change, top_positions=top_positions, verify=verify,
+                              seed=seed)
+    config = {"run": str(Path(run).resolve()), **source, "n": limit, "only_correct": only_correct,
+              "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
+              "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
+              **({"top_positions": top_positions, "verify": verify} if method == "greedy" else {})}
+    records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
+                           goal, dictionary, settings, out, config, batch_size)
+    print_attack_summary(attack_summary(records), f"{method} attack on {len(records)} texts ({goal_spec}, "
+                                                   f"dictionary {dictionary_spec})")
+    print_examples(records, 2)
+    click.echo(f"records: {out}")
+
+
+def read_user_texts(path: Path, text_column: str, label_column: str, empty: str, clf) -> tuple[list, list]:
+    """Texts from a .txt (one per line) or .csv/.jsonl file; labels from the file or the model."""
+    from advtext.text.corpora import labeled_examples, read_records, read_text_file
+
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        rows = read_records(path)
+        if rows and label_column in rows[0]:
+            texts, labels = labeled_examples(rows, str(path), text_column, label_column, empty)
+            if max(labels) >= clf.num_classes:
+                raise AdvtextError(f"{path}: label {max(labels)} out of range, the model has classes "
+                                   f"0..{clf.num_classes - 1}")
+            return texts, labels
+        rows = [{**r, label_column: 0} for r in rows]
+        texts, _ = labeled_examples(rows, str(path), text_column, label_column, empty)
+    else:
+        lines = read_text_file(path).splitlines()
+        texts = [line for line in lines if line.strip()]
+        if len(texts) < len(lines) and empty == "refuse":
+            raise AdvtextError(f"{path} has empty lines: remove them or pass --empty skip")
+    return texts, clf.predict_proba(texts).argmax(-1).tolist()
+
+
+@cli.command()
+@click.argument("records_file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the statistics as JSON")
+@click.option("--plots", type=click.Path(path_type=Path), default=None, help="write PNG plots to this folder")
+@click.option("--examples", type=int, default=3, show_default=True, help="adversarial examples to show")
+def stats(records_file, as_json, plots, examples):
+    """Statistics of an attack's records: success, words changed, budget curve, cost."""
+    from advtext.metrics import attack_summary
+    from advtext.report import print_attack_summary, print_examples, write_attack_plots
+    from advtext.text.corpora import read_text_file
+    from advtext.text.run_attack import read_records
+
+    read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
+    config, records = read_records(records_file)
+    if not records:
+        raise AdvtextError(f"{records_file} holds no attack records yet: run `advtext attack` first")
+    summary = attack_summary(records)
+    if as_json:
+        click.echo(json.dumps({"config": config, **summary}, indent=1))
+    else:
+        print_attack_summary(summary, f"{records_file}: {config.get('method')} attack, goal {config.get('goal')}, "
+                                      f"dictionary {config.get('dictionary')}")
+        print_examples(records, examples)
+    if plots:
+        for p in write_attack_plots(summary, plots):
+            click.echo(f"wrote {p}", err=True)
 
 
 def _add_subgroups() -> None:

@@ -26,3 +26,100 @@ def print_classification_report(report: dict, title: str) -> None:
         per_class.add_row(str(row["class"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
                           str(row["support"]), *map(str, counts))
     console.print(per_class)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
+    """The attack summary as one terminal table."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    wc, pc = s["words_changed"], s["percent_words_changed"]
+    rows = [
+        ("records (succeeded / failed / skipped)", f"{s['records']} ({s['succeeded']} / {s['failed']} / {s['skipped']})"),
+        ("success rate", _pct(s["success_rate"])),
+        ("accuracy before attack", _pct(s["accuracy_before"])),
+        ("accuracy under attack", _pct(s["accuracy_under_attack"])),
+        ("words changed: mean / median / std", f"{_fmt(wc['mean'], 2)} / {_fmt(wc['median'], 1)} / {_fmt(wc['std'], 2)}"),
+        ("words changed: min / max", f"{_fmt(wc['min'])} / {_fmt(wc['max'])}"),
+        ("% of words changed (mean)", _fmt(pc["mean"], 2)),
+        ("mean sentence length (tokens)", _fmt(s["mean_length"], 2)),
+        ("forward / backward passes per sentence", f"{_fmt(s['forwards_per_sentence'], 2)} / "
+                                                    f"{_fmt(s['backwards_per_sentence'], 2)}"),
+        ("seconds per sentence", _fmt(s["seconds_per_sentence"], 4)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    hist = s["words_changed_histogram"]
+    if hist:
+        peak = max(hist.values())
+        console.print("words changed per successful sentence:")
+        for k, v in hist.items():
+            console.print(f"  {int(k):>3} | {'#' * max(1, round(40 * v / peak))} {v}")
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def highlighted(record: dict) -> str:
+    """The adversarial text as rich markup: each changed word shown as [old -> new] in colour."""
+    from rich.markup import escape
+
+    text, pieces, cursor = record["original"], [], 0
+    for c in sorted(record["changes"], key=lambda c: c["start"]):
+        pieces += [escape(text[cursor : c["start"]]),
+                   f"[bold]\\[[/][red strike]{escape(text[c['start']:c['end']])}[/] -> [bold green]{escape(c['new'])}[/][bold]][/]"]
+        cursor = c["end"]
+    pieces.append(escape(text[cursor:]))
+    return "".join(pieces)
+
+
+def print_examples(records: list[dict], n: int = 3) -> None:
+    """A few successful adversarial examples with the changed words highlighted."""
+    shown = [r for r in records if r["status"] == "succeeded"][:n]
+    for r in shown:
+        console.print(f"[bold]#{r['id']}[/] label {r['label']}: p={r['probs_before'][r['label']]:.3f} -> "
+                      f"{r['probs_after'][r['label']]:.3f}, {r['words_changed']} word(s) changed")
+        console.print("  " + highlighted(r), soft_wrap=True)
+
+
+def write_attack_plots(s: dict, out_dir) -> list:
+    """Histogram of words changed and success rate against the word budget, as PNG files."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hist = {int(k): v for k, v in s["words_changed_histogram"].items()}
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(list(hist), list(hist.values()), color="#4c72b0")
+    ax.set(xlabel="words changed", ylabel="successful sentences",
+           title=f"words changed per sentence (mean {_fmt(s['words_changed']['mean'], 2)})")
+    fig.tight_layout()
+    paths.append(out_dir / "words_changed.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    curve = {int(k): v for k, v in s["success_by_budget"].items()}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [0] + list(curve)
+    ax.step(xs, [0.0] + [100 * v for v in curve.values()], where="post", color="#c44e52")
+    ax.set(xlabel="word budget (words changed at most)", ylabel="success rate (%)", ylim=(0, 101),
+           title="success rate against the word budget")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(out_dir / "success_by_budget.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths

@@ -68,3 +68,120 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
              created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     print_classification_report(report, f"{architecture} on MNIST test split")
     click.echo(f"saved {run_dir}")
+
+
+def _floats(text: str, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise AdvtextError(f"{name} {text!r} is not a comma-separated list of numbers, e.g. 0.05,0.1,0.25") from None
+
+
+def _samples(clf, offset: int, all_samples: bool):
+    """Test images from ``offset`` on (only correctly classified ones unless ``all_samples``)."""
+    import torch
+
+    from advtext.image.mnist import load_mnist
+
+    x, y = load_mnist("test", offset=offset)
+    index = torch.arange(offset, offset + len(y))
+    if not all_samples:
+        keep = clf.logits(x).argmax(1) == y
+        x, y, index = x[keep], y[keep], index[keep]
+    return x, y, index
+
+
+def _print_table(rows: list[dict], columns: list[str], title: str) -> None:
+    from rich.table import Table
+
+    from advtext.report import console
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(*("-" if r.get(c) is None else f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
+                        for c in columns))
+    console.print(table)
+
+
+@image.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--method", type=click.Choice(["fgsm", "bim", "pgd", "jsma", "lbfgs"]), default="fgsm",
+              show_default=True)
+@click.option("--eps", default="0.25", show_default=True,
+              help="comma-separated epsilons (fgsm, bim, pgd); several give an accuracy-versus-epsilon curve")
+@click.option("--norm", type=click.Choice(["inf", "2"]), default="inf", show_default=True,
+              help="L-infinity (FGSM) or L2 (FGM)")
+@click.option("--steps", type=int, default=10, show_default=True, callback=_positive, help="bim/pgd iterations")
+@click.option("--step-size", type=float, default=None, help="bim/pgd step (default max(eps/4, 2.5*eps/steps))")
+@click.option("--theta", type=float, default=1.0, show_default=True,
+              help="JSMA change per feature: +1 increasing, -1 decreasing variant")
+@click.option("--gamma", type=float, default=0.145, show_default=True,
+              help="JSMA maximum fraction of features changed (Papernot 2016: 14.5%)")
+@click.option("--goal", default="untargeted", show_default=True, help="untargeted, targeted:T or source-target:S:T")
+@click.option("--all-targets", is_flag=True, help="attack every sample toward each of the other classes")
+@click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
+              help="number of test images")
+@click.option("--offset", type=int, default=0, show_default=True, help="first test image")
+@click.option("--all-samples", is_flag=True, help="also attack test images the model already gets wrong")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="folder for records.jsonl, summary.json and plots (default RUN/attack-METHOD)")
+def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_targets, count, offset, all_samples,
+           seed, device, out):
+    """Attack a saved MNIST model; write JSONL records, a summary, an example grid and the epsilon curve."""
+    import json
+    import math
+
+    from advtext.goals import parse_goal
+    from advtext.image.attack import AttackSettings, run_attack
+    from advtext.image.classifier import ImageClassifier
+    from advtext.image.fgsm import check_eps
+    from advtext.image.jsma import all_other_targets, check_jsma_args
+    from advtext.image.plots import epsilon_curve, example_grid
+
+    epsilons = _floats(eps, "--eps")
+    check_eps(epsilons)
+    if method == "jsma":
+        check_jsma_args(theta, gamma)
+    clf = ImageClassifier.load(run, device)
+    parsed = parse_goal(goal, clf.num_classes)
+    if parsed.name == "confidence":
+        raise AdvtextError(f"goal {goal!r} is not supported for images: use untargeted, targeted:T or source-target:S:T")
+    if all_targets and parsed.name != "untargeted":
+        raise AdvtextError("--all-targets picks the targets itself: drop --goal")
+    x, y, index = _samples(clf, offset, all_samples)
+    keep = parsed.applies(y) & (y != parsed.target(y) if parsed.target(y) is not None else True)
+    x, y, index = x[keep][:count], y[keep][:count], index[keep][:count]
+    target = parsed.target(y)
+    if all_targets:
+        rows, target = all_other_targets(y, clf.num_classes)
+        x, y, index = x[rows], y[rows], index[rows]
+    if len(y) == 0:
+        raise AdvtextError("no test image to attack: raise --n, change --offset or the goal's classes")
+    settings = AttackSettings(method=method, epsilons=epsilons, norm=math.inf if norm == "inf" else 2.0, steps=steps,
+                              step_size=step_size, theta=theta, gamma=gamma, seed=seed)
+    dev = clf.device
+    click.echo(f"{method} on {run}: {len(y)} attacks, goal {'all other targets' if all_targets else goal}, "
+               f"device {dev}", err=True)
+    records, summaries, examples = run_attack(clf.model, x.to(dev), y.to(dev), index,
+                                              None if target is None else target.to(dev), settings)
+    out = out or Path(run) / f"attack-{method}"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "records.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    (out / "summary.json").write_text(json.dumps({"run": str(run), "goal": "all-targets" if all_targets else goal,
+                                                  "settings": settings.__dict__, "results": summaries}, indent=1) + "\n")
+    title = f"{method} on {Path(run).name}"
+    ex = examples
+    example_grid(ex["x"].cpu(), ex["adv"].cpu(), ex["y"].cpu(), ex["pred"].cpu(), out / "examples.png",
+                 title + ("" if math.isnan(ex["eps"]) else f", eps {ex['eps']}"))
+    if len(epsilons) > 1 and method in ("fgsm", "bim", "pgd"):
+        epsilon_curve({method: summaries}, out / "epsilon_curve.png", title,
+                      "epsilon (L2)" if norm == "2" else "epsilon (L-infinity)")
+    _print_table(summaries, ["eps", "n", "success_rate", "accuracy", "mean_l0", "mean_l2", "mean_linf", "seconds",
+                             "samples_per_s"], title + " (mean sizes over successes; l0 as a fraction)")
+    click.echo(f"wrote {out}/records.jsonl, summary.json, examples.png"
+               + (", epsilon_curve.png" if len(epsilons) > 1 and method in ("fgsm", "bim", "pgd") else ""))

@@ -1,0 +1,98 @@
+"""One attack run on a batch of images: dispatch to the method, then per-sample records and a summary.
+
+Records (one per sample, epsilon and target) carry the label, target, prediction, success and the
+L0 fraction / L2 / L-infinity size of the perturbation; the summary aggregates them per epsilon.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from advtext.engine import attack_mode, evaluate
+from advtext.errors import AdvtextError
+from advtext.image.fgsm import check_eps
+
+METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs")
+
+
+@dataclass
+class AttackSettings:
+    """The knobs of every method; each method reads the ones it needs."""
+
+    method: str = "fgsm"
+    epsilons: tuple[float, ...] = (0.25,)
+    norm: float = math.inf
+    steps: int = 10
+    step_size: float | None = None
+    theta: float = 1.0
+    gamma: float = 0.145
+    lbfgs_steps: int = 5
+    seed: int = 0
+    chunk_size: int | None = 1000
+
+
+def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, eps: float,
+          s: AttackSettings) -> torch.Tensor:
+    """Adversarials of ``x`` by ``s.method``; ``target`` (per row) makes the attack targeted."""
+    from advtext.image.fgsm import basic_iterative_method, fast_gradient_method, projected_gradient_descent
+    from advtext.image.jsma import jsma
+    from advtext.image.lbfgs import lbfgs_attack, second_best_class
+
+    targeted = target is not None
+    labels = target if targeted else y
+    step = s.step_size if s.step_size is not None else max(eps / 4, eps * 2.5 / s.steps)
+    with attack_mode(model) as m:
+        if s.method == "fgsm":
+            return fast_gradient_method(m, x, eps, s.norm, labels, targeted, chunk_size=s.chunk_size)
+        if s.method == "bim":
+            return basic_iterative_method(m, x, eps, step, s.steps, s.norm, labels, targeted, chunk_size=s.chunk_size)
+        if s.method == "pgd":
+            return projected_gradient_descent(m, x, eps, step, s.steps, s.norm, labels, targeted,
+                                              generator=torch.Generator().manual_seed(s.seed),
+                                              chunk_size=s.chunk_size)
+        if s.method == "jsma":
+            if not targeted:
+                raise AdvtextError("JSMA is a targeted attack: pass --goal targeted:T or --all-targets")
+            return jsma(m, x, target, s.theta, s.gamma, chunk_size=s.chunk_size)
+        if s.method == "lbfgs":
+            goal = target if targeted else second_best_class(m, x, s.chunk_size)
+            return lbfgs_attack(m, x, goal, search_steps=s.lbfgs_steps, chunk_size=s.chunk_size)
+    raise AdvtextError(f"unknown method {s.method!r}: use one of {', '.join(METHODS)}")
+
+
+def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+               target: torch.Tensor | None, s: AttackSettings) -> tuple[list[dict], list[dict], dict]:
+    """Attack every row at every epsilon (one epsilon for JSMA and L-BFGS, which do not use one).
+
+    Returns ``(records, summaries, examples)``; ``examples`` holds the originals, adversarials and
+    predictions of the last epsilon, for the example grid.
+    """
+    if s.method in ("fgsm", "bim", "pgd"):
+        check_eps(s.epsilons)
+    epsilons = s.epsilons if s.method in ("fgsm", "bim", "pgd") else (math.nan,)
+    records, summaries, examples = [], [], {}
+    for eps in epsilons:
+        start = time.perf_counter()
+        adv = craft(model, x, y, target, eps, s)
+        seconds = time.perf_counter() - start
+        pred = evaluate(model, adv, chunk_size=s.chunk_size).argmax(1)
+        success = pred == target if target is not None else pred != y
+        delta = (adv - x).flatten(1)
+        sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
+        for i in range(len(x)):
+            records.append({"index": int(index[i]), "label": int(y[i]),
+                            "target": None if target is None else int(target[i]),
+                            "eps": None if math.isnan(eps) else eps, "pred": int(pred[i]), "success": bool(success[i]),
+                            **{k: round(float(v[i]), 6) for k, v in sizes.items()}})
+        summaries.append({"method": s.method, "eps": None if math.isnan(eps) else eps, "n": len(x),
+                          "success_rate": float(success.float().mean()),
+                          "accuracy": float((pred == y).float().mean()),
+                          **{f"mean_{k}": float(v[success].mean()) if success.any() else math.nan
+                             for k, v in sizes.items()},
+                          "seconds": round(seconds, 3), "samples_per_s": round(len(x) / max(seconds, 1e-9), 1)})
+        examples = {"x": x, "adv": adv, "y": y, "pred": pred, "eps": eps}
+    return records, summaries, examples

@@ -1,0 +1,200 @@
+"""The Jacobian-guided sequence attack of Papernot et al. 2016 (Crafting adversarial input
+sequences for recurrent neural networks), batched over sentences, in two modes:
+
+* ``papernot`` (faithful): pick a word position at random among those not yet changed; replace
+  the word by the dictionary word z minimising || sign(e_z - e_x) - sign(J) ||_1, where J is the
+  gradient of the goal's objective with respect to that word's embedding (the Jacobian row of the
+  attacked class, oriented toward the goal); repeat until the goal holds or the budget is spent.
+* ``greedy`` (improved): rank positions by gradient saliency (L2 norm of the word's gradient),
+  score every substitute at the top positions by the first-order gain (e_z - e_x) . J (HotFlip)
+  in one matrix product, verify the best few with a real forward pass, and keep the best.
+
+Rows that finish leave the working batch, so the slowest sentence does not set the cost of all.
+Position choices draw from one random generator per sentence (seeded by the attack seed and the
+sentence's key), so batched and one-at-a-time runs make the same choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from advtext.engine import attack_mode, evaluate, gradient
+from advtext.goals import Goal
+from advtext.text.classifier import pad_ids
+from advtext.text.dictionary import Dictionary
+from advtext.text.sign_search import sign_match, sign_match_candidates
+
+METHODS = ("papernot", "greedy")
+SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
+
+
+@dataclass
+class AttackSettings:
+    """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper).
+    ``top_positions``/``verify``: greedy mode's positions scored and candidates verified per step."""
+
+    method: str = "papernot"
+    max_change: float | None = None
+    top_positions: int = 8
+    verify: int = 4
+    seed: int = 0
+
+
+@dataclass
+class Outcome:
+    """What the attack did to one sentence (ids truncated to the model's max_len)."""
+
+    status: str
+    ids: list[int]
+    changed: list[int]
+    probs_before: list[float]
+    probs_after: list[float]
+    forwards: int
+    backwards: int
+    reason: str = ""
+
+
+def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -> torch.Tensor:
+    """Random position priorities (B, width), one generator per sentence: independent of batching."""
+    out = torch.full((len(lengths), width), -1.0)
+    for r, (n, key) in enumerate(zip(lengths, keys)):
+        g = torch.Generator().manual_seed((seed * 1_000_003 + key) % (2**63))
+        out[r, :n] = torch.rand(n, generator=g)
+    return out
+
+
+class SequenceAttack:
+    """One configured attack: model, goal, dictionary and settings; ``run`` attacks a batch."""
+
+    def __init__(self, model: torch.nn.Module, goal: Goal, dictionary: Dictionary, settings: AttackSettings):
+        self.model, self.goal, self.settings = model, goal, settings
+        self.table = model.embedding.weight.detach()
+        self.device = self.table.device
+        self.dictionary = dictionary.to(self.device)
+
+    def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (b, C) and the goal objective's gradient w.r.t. the embeddings (b, T, E)."""
+        kept = []
+
+        def objective(emb, mask, y):
+            log_probs = torch.log_softmax(self.model.forward_embeddings(emb, mask).float(), -1)
+            kept.append(log_probs.detach())
+            return self.goal.objective(log_probs, y)
+
+        _, grad = gradient(objective, self.table[ids], ids != 0, labels)
+        return torch.cat(kept), grad
+
+    def _papernot_step(self, ids, grad, open_positions, priority):
+        """Random untried position; the sign-matching substitute from the dictionary."""
+        pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        current = ids[rows, pos]
+        signs = torch.sign(grad[rows, pos])
+        if self.dictionary.candidates is None:
+            best, _ = sign_match(self.table, current, signs, self.dictionary.allowed)
+        else:
+            best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
+        return pos, best.to(ids.device), 0
+
+    def _greedy_step(self, ids, grad, open_positions, labels):
+        """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified."""
+        b, width = ids.shape
+        n_pos = min(self.settings.top_positions, width)
+        saliency = grad.norm(dim=-1).masked_fill(~open_positions, -float("inf"))
+        top_val, top_pos = saliency.topk(n_pos, dim=1)
+        g = grad.gather(1, top_pos[..., None].expand(-1, -1, grad.shape[-1]))  # (b, P, E)
+        current = ids.gather(1, top_pos)  # (b, P)
+        base = (self.table[current] * g).sum(-1, keepdim=True)
+        if self.dictionary.candidates is None:
+            gain = g @ self.table.T - base  # (b, P, V)
+            gain = gain.masked_fill(~self.dictionary.allowed, -float("inf"))
+            gain.scatter_(2, current[..., None], -float("inf"))
+            words = None
+        else:
+            words = self.dictionary.candidates[current]  # (b, P, K)
+            gain = (self.table[words.clamp(min=0)] * g[:, :, None]).sum(-1) - base
+            gain = gain.masked_fill(words < 0, -float("inf"))
+        gain = gain.masked_fill(~torch.isfinite(top_val)[..., None], -float("inf"))
+        best_gain, best_z = gain.max(2)  # the best substitute of each position: (b, P)
+        n_cand = min(self.settings.verify, n_pos)
+        cand_gain, p_idx = best_gain.topk(n_cand, dim=1)  # distinct positions, best first-order gain first
+        pos = top_pos.gather(1, p_idx)
+        z_idx = best_z.gather(1, p_idx)
+        sub = z_idx if words is None else words.gather(2, best_z[..., None]).squeeze(2).gather(1, p_idx)
+        valid = torch.isfinite(cand_gain)
+        trial = ids[:, None, :].repeat(1, n_cand, 1)
+        trial.scatter_(2, pos[..., None], torch.where(valid, sub, ids.gather(1, pos))[..., None])
+        trial = trial.flatten(0, 1)
+        log_probs = torch.log_softmax(evaluate(self.model, trial).float(), -1)
+        y = labels.repeat_interleave(n_cand)
+        score = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
+        score = score.view(b, n_cand).masked_fill(~valid, -float("inf"))
+        choice = score.argmax(1)
+        rows = torch.arange(b, device=ids.device)
+        best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))
+        return pos[rows, choice], best, n_cand
+
+    @torch.no_grad()
+    def run(self, rows: list[list[int]], labels: list[int], keys: list[int]) -> list[Outcome]:
+        """Attack a batch of id sequences (already truncated) with their labels and stable keys."""
+        n = len(rows)
+        original = pad_ids(rows, self.device)
+        ids = original.clone()
+        y = torch.tensor(labels, device=self.device)
+        lengths = (ids != 0).sum(1)
+        open_positions = (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
+        if self.settings.max_change is None:
+            budget = lengths.clone()
+        else:
+            budget = (self.settings.max_change * lengths.float()).floor().long().clamp(min=1)
+        priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
+        forwards = torch.zeros(n, dtype=torch.long)
+        backwards = torch.zeros(n, dtype=torch.long)
+        status, reason = [""] * n, [""] * n
+        probs_before = torch.zeros(n, self.model.cfg.num_classes)
+        probs_after = torch.zeros_like(probs_before)
+        applies = self.goal.applies(y)
+        for r in (~applies).nonzero().flatten().tolist():
+            status[r], reason[r] = SKIPPED, "the goal does not apply to this label"
+        active = torch.arange(n, device=self.device)[applies]
+        first = True
+        with attack_mode(self.model):
+            while len(active):
+                log_probs, grad = self._log_probs_and_grad(ids[active], y[active])
+                act = active.cpu()
+                forwards[act] += 1
+                backwards[act] += 1
+                probs = log_probs.exp()
+                probs_after[act] = probs.cpu()
+                if first:
+                    probs_before[act] = probs.cpu()
+                done = self.goal.done(probs, y[active])
+                spent = (ids[active] != original[active]).sum(1) >= budget[active]
+                stuck = ~open_positions[active].any(1)
+                for r, d, b, s in zip(act.tolist(), done.tolist(), spent.tolist(), stuck.tolist()):
+                    if d:
+                        status[r] = SKIPPED if first else SUCCEEDED
+                        reason[r] = "the goal already holds before the attack" if first else ""
+                    elif b or s:
+                        status[r] = FAILED
+                        reason[r] = "word budget spent" if b else "no word left that may be changed"
+                keep = ~(done | spent | stuck)
+                first = False
+                active, grad = active[keep], grad[keep]
+                if not len(active):
+                    break
+                avail = open_positions[active]
+                if self.settings.method == "papernot":
+                    pos, sub, extra = self._papernot_step(ids[active], grad, avail, priority[active])
+                else:
+                    pos, sub, extra = self._greedy_step(ids[active], grad, avail, y[active])
+                forwards[active.cpu()] += extra
+                ok = sub >= 0
+                ids[active[ok], pos[ok]] = sub[ok]
+                open_positions[active, pos] = False  # each position is tried once, replaced or not
+        return [Outcome(status[r], ids[r, : len(rows[r])].tolist(),
+                        (ids[r, : len(rows[r])] != original[r, : len(rows[r])]).nonzero().flatten().tolist(),
+                        probs_before[r].tolist(), probs_after[r].tolist(), int(forwards[r]), int(backwards[r]),
+                        reason[r]) for r in range(n)]

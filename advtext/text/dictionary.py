@@ -1,0 +1,143 @@
+"""Substitution dictionaries and the word-level constraints that compose with them.
+
+A ``Dictionary`` says, for a model vocabulary, which words may replace which:
+
+* ``vocab``: every vocabulary word (the paper's D), minus ``<pad>``/``<unk>``;
+* ``wordnet``: WordNet 3.0 synonyms (offline copy from ``make setup``) that are in the vocabulary;
+* ``glove:T``: vocabulary words whose GloVe 6B-50d cosine similarity to the word is at least T.
+
+Constraints: stopwords never changed and never inserted; optional part-of-speech agreement (the two
+words share a WordNet part of speech; words WordNet does not know count as one class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from advtext.errors import AdvtextError
+from advtext.text.tokenizer import Vocabulary
+
+MAX_NEIGHBOURS = 50
+
+
+@dataclass
+class Dictionary:
+    """``allowed`` (V,) words that may be inserted; ``candidates`` (V, K) per-word lists, -1 padded,
+    or None when any allowed word may replace any other; ``protected`` (V,) words never changed."""
+
+    name: str
+    allowed: torch.Tensor
+    protected: torch.Tensor
+    candidates: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Dictionary:
+        cands = None if self.candidates is None else self.candidates.to(device)
+        return Dictionary(self.name, self.allowed.to(device), self.protected.to(device), cands)
+
+    def has_candidates(self, ids: torch.Tensor) -> torch.Tensor:
+        """Which of the word ids have at least one allowed substitute."""
+        if self.candidates is None:
+            return torch.ones_like(ids, dtype=torch.bool)
+        return (self.candidates[ids] >= 0).any(-1)
+
+
+def stopword_mask(vocab: Vocabulary) -> torch.Tensor:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return torch.tensor([w in ENGLISH_STOP_WORDS for w in vocab.itos])
+
+
+@lru_cache(maxsize=1)
+def wordnet():
+    """NLTK's reader over the LF copy of WordNet 3.0 that `make setup` writes to data/nltk."""
+    import nltk
+
+    from advtext.text.corpora import corpus_file
+
+    root = str(corpus_file("nltk", "corpora", "wordnet").parents[1])
+    if root not in nltk.data.path:
+        nltk.data.path.insert(0, root)
+    from nltk.corpus import wordnet as wn
+
+    wn.ensure_loaded()
+    return wn
+
+
+def wordnet_pos(vocab: Vocabulary) -> torch.Tensor:
+    """Bit set of WordNet parts of speech per word (n=1, v=2, a/s=4, r=8; 0 = unknown to WordNet)."""
+    wn = wordnet()
+    bits = {"n": 1, "v": 2, "a": 4, "s": 4, "r": 8}
+    return torch.tensor([sum({bits[s.pos()] for s in wn.synsets(w)}) if w.isalpha() else 0 for w in vocab.itos])
+
+
+def _wordnet_neighbours(vocab: Vocabulary) -> list[list[int]]:
+    wn = wordnet()
+    out = []
+    for w in vocab.itos:
+        names = {lemma.name().lower() for s in wn.synsets(w) for lemma in s.lemmas()} if w.isalpha() else set()
+        out.append(sorted(vocab.stoi[n] for n in names if n != w and n in vocab.stoi)[:MAX_NEIGHBOURS])
+    return out
+
+
+def _glove_neighbours(vocab: Vocabulary, threshold: float) -> list[list[int]]:
+    from advtext.text.embeddings import glove_matrix
+
+    matrix, found = glove_matrix(vocab)
+    unit = torch.nn.functional.normalize(matrix, dim=1)
+    out = []
+    for start in range(0, len(vocab), 2048):
+        sim = unit[start : start + 2048] @ unit.T
+        sim[:, ~found] = -1.0
+        sim[torch.arange(sim.shape[0]), torch.arange(start, start + sim.shape[0])] = -1.0
+        value, index = sim.topk(MAX_NEIGHBOURS, dim=1)
+        for v, i, ok in zip(value, index, found[start : start + 2048]):
+            out.append(i[v >= threshold].tolist() if ok else [])
+    return out
+
+
+def _pad(lists: list[list[int]]) -> torch.Tensor:
+    width = max(1, max(len(x) for x in lists))
+    table = torch.full((len(lists), width), -1, dtype=torch.long)
+    for i, x in enumerate(lists):
+        table[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+    return table
+
+
+def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
+                     pos_agreement: bool = False) -> Dictionary:
+    """The dictionary named by ``spec`` (``vocab``, ``wordnet`` or ``glove:T``) with its constraints."""
+    allowed = torch.ones(len(vocab), dtype=torch.bool)
+    allowed[[Vocabulary.pad_id, Vocabulary.unk_id]] = False
+    protected = torch.zeros(len(vocab), dtype=torch.bool)
+    protected[Vocabulary.pad_id] = True
+    if protect_stopwords:
+        stop = stopword_mask(vocab)
+        allowed &= ~stop
+        protected |= stop
+    if spec == "vocab":
+        neighbours = None
+    elif spec == "wordnet":
+        neighbours = _wordnet_neighbours(vocab)
+    elif spec.startswith("glove:"):
+        try:
+            threshold = float(spec.split(":", 1)[1])
+        except ValueError:
+            threshold = 2.0
+        if not -1 <= threshold <= 1:
+            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in [-1, 1], e.g. glove:0.7")
+        neighbours = _glove_neighbours(vocab, threshold)
+    else:
+        raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet or glove:T (e.g. glove:0.7)")
+    if pos_agreement:
+        pos = wordnet_pos(vocab)
+        if neighbours is None:
+            raise AdvtextError("--pos needs a synonym dictionary (wordnet or glove:T), not the whole vocabulary")
+        neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]
+    candidates = None
+    if neighbours is not None:
+        neighbours = [[z for z in zs if allowed[z]] for zs in neighbours]
+        candidates = _pad(neighbours)
+    return Dictionary(spec, allowed, protected, candidates)

@@ -1,0 +1,142 @@
+"""Attack a list of texts and stream one JSONL record per text: resumable, progress shown.
+
+The first line of the output holds the attack's configuration; a rerun with the same
+configuration skips the texts already recorded, and one with another configuration is refused.
+Every success is re-checked from scratch: the adversarial *text* is tokenised and classified again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from advtext.errors import AdvtextError
+from advtext.goals import Goal
+from advtext.progress import progress_bar
+from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, SequenceAttack
+from advtext.text.classifier import TextClassifier
+from advtext.text.dictionary import Dictionary
+from advtext.text.tokenizer import Token, Vocabulary, replace_tokens, tokenize
+
+HEADER = "advtext_attack"
+
+
+def read_records(path: Path) -> tuple[dict | None, list[dict]]:
+    """The header's configuration (None for a new file) and the records of an attack output file."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None, []
+    config, records = None, []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                if n > 1 and not line.endswith("\n"):  # a record cut short by an interruption
+                    break
+                raise AdvtextError(f"{path} line {n} is not JSON: it is not an advtext attack file") from None
+            if HEADER in obj:
+                config = obj[HEADER]
+            else:
+                records.append(obj)
+    if config is None:
+        raise AdvtextError(f"{path} has no advtext attack header: it was not written by `advtext attack`")
+    return config, records
+
+
+def _spliced(text: str, tok: Token, word: str) -> str:
+    """The replacement word, with spaces added where it would otherwise merge with its neighbours."""
+    before = text[tok.start - 1] if tok.start > 0 else " "
+    after = text[tok.end] if tok.end < len(text) else " "
+    glue = lambda c: c.isalnum() or c in "'_"  # noqa: E731
+    return (" " if glue(before) else "") + word + (" " if glue(after) else "")
+
+
+def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed: list[int],
+                     vocab: Vocabulary) -> tuple[str, list[dict]]:
+    """Rewrite exactly the changed words of ``text``; the list of changes with their spans."""
+    changes = [{"position": p, "old": tokens[p].text, "new": vocab.itos[new_ids[p]], "start": tokens[p].start,
+                "end": tokens[p].end} for p in changed]
+    replacements = {p: _spliced(text, tokens[p], vocab.itos[new_ids[p]]) for p in changed}
+    return replace_tokens(text, tokens, replacements), changes
+
+
+def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
+                 goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
+                 batch_size: int = 128) -> list[dict]:
+    """Attack every text not yet in ``out``, append its record, and return all records of the file."""
+    if any(not 0 <= y < clf.num_classes for y in labels):
+        bad = next(y for y in labels if not 0 <= y < clf.num_classes)
+        raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")
+    previous, records = read_records(out)
+    if previous is not None and previous != config:
+        diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+        raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
+                           "choose another --out, or delete the file to start again")
+    done = {r["id"] for r in records}
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    if previous is None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({HEADER: config}) + "\n", encoding="utf-8")
+    elif records:
+        print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go")
+    attack = SequenceAttack(clf.model, goal, dictionary, settings)
+    with open(out, "a", encoding="utf-8") as f, progress_bar(len(todo), f"attack ({settings.method})") as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
+                                [keys[i] for i in batch])
+            for record in new:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            records += new
+            ok = sum(r["status"] == SUCCEEDED for r in records)
+            tried = sum(r["status"] != SKIPPED for r in records)
+            bar.advance(len(batch), success=f"{ok}/{tried}")
+    return records
+
+
+def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
+                  keys: list[int]) -> list[dict]:
+    start = time.perf_counter()
+    tokens = [tokenize(t)[: clf.max_len] for t in texts]
+    ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
+    usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
+    outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],
+                                           [keys[i] for i in usable]))) if usable else {}
+    adversarial = {}
+    for i, o in outcomes.items():
+        adversarial[i] = adversarial_text(texts[i], tokens[i], o.ids, o.changed, clf.vocab)
+    # the final word: classify the adversarial texts again from scratch
+    row_of = {i: k for k, i in enumerate(outcomes)}
+    rechecked = clf.predict_proba([adversarial[i][0] for i in outcomes]) if outcomes else torch.empty(0)
+    seconds = (time.perf_counter() - start) / len(texts)
+    records = []
+    for i, text in enumerate(texts):
+        record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
+        if i not in outcomes:
+            record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
+                          words_changed=0, forwards=0, backwards=0, seconds=round(seconds, 5))
+            records.append(record)
+            continue
+        o = outcomes[i]
+        probs = rechecked[row_of[i]]
+        status, reason = o.status, o.reason
+        if status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
+            status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
+        adv, changes = adversarial[i]
+        record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
+                      pred_before=int(torch.tensor(o.probs_before).argmax()), probs_before=_round(o.probs_before),
+                      pred_after=int(probs.argmax()), probs_after=_round(probs.tolist()), forwards=o.forwards,
+                      backwards=o.backwards, seconds=round(seconds, 5))
+        records.append(record)
+    return records
+
+
+def _round(values: list[float]) -> list[float]:
+    return [round(float(v), 6) for v in values]

@@ -1,0 +1,89 @@
+"""Papernot's substitute search: argmin_z || sign(e_z - e_x) - s ||_1 over a dictionary.
+
+For every query (the current word x and the sign vector s of the goal's gradient at its position)
+the whole dictionary is scanned. This is O(V * E) per query and cannot be a plain matrix product
+(the sign is taken of a difference), so on the CPU it runs as one fused, parallel numba kernel
+that keeps nothing but the running minimum; on a GPU as chunked tensor operations. Both compute
+exactly the paper's L1 distance; ties go to the lowest word id, as ``torch.argmin`` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+try:
+    from numba import njit, prange
+except ImportError:  # pragma: no cover - numba is a declared dependency; this keeps import errors readable
+    njit = prange = None
+
+
+def _numba_kernel():
+    @njit(parallel=True, fastmath=True, cache=True)
+    def scan(table, x, s, current, allowed):  # pragma: no cover - compiled
+        n, dim = x.shape
+        best = np.full(n, -1, np.int64)
+        best_dist = np.full(n, np.inf, np.float32)
+        for j in prange(n):
+            xj, sj, cur = x[j], s[j], current[j]
+            bd, bz = np.float32(np.inf), -1
+            for z in range(table.shape[0]):
+                w = table[z]
+                d = np.float32(0.0)
+                for k in range(dim):
+                    diff = np.float32(w[k] > xj[k]) - np.float32(w[k] < xj[k])
+                    d += abs(diff - sj[k])
+                # sums of small integers: exact in float32 whatever the summation order
+                if d < bd and allowed[z] and z != cur:
+                    bd, bz = d, z
+            best[j], best_dist[j] = bz, bd
+        return best, best_dist
+
+    return scan
+
+
+_KERNEL = None
+
+
+def sign_distance(table: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The paper's distances (n, V): || sign(table[z] - x_j) - s_j ||_1, computed directly."""
+    return (torch.sign(table[None] - x[:, None]) - s[:, None]).abs().sum(-1)
+
+
+def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
+               chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best substitute id per query (-1 when none is allowed) and its distance.
+
+    ``table`` (V, E) embeddings, ``current`` (n,) ids of the words being replaced (never chosen),
+    ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives.
+    """
+    global _KERNEL
+    if table.device.type == "cpu" and njit is not None:
+        if _KERNEL is None:
+            _KERNEL = _numba_kernel()
+        t = table.detach().float().contiguous().numpy()
+        best, dist = _KERNEL(t, t[current.numpy()], s.detach().float().contiguous().numpy(),
+                             current.numpy().astype(np.int64), allowed.numpy())
+        return torch.from_numpy(best), torch.from_numpy(dist)
+    best, dist = [], []
+    for start in range(0, current.shape[0], chunk):
+        cur = current[start : start + chunk]
+        d = sign_distance(table, table[cur], s[start : start + chunk])
+        d = d.masked_fill(~allowed[None], float("inf"))
+        d[torch.arange(len(cur), device=d.device), cur] = float("inf")
+        value, index = d.min(1)
+        best.append(torch.where(torch.isinf(value), torch.full_like(index, -1), index))
+        dist.append(value)
+    return torch.cat(best).cpu(), torch.cat(dist).cpu()
+
+
+def sign_match_candidates(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor,
+                          candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like ``sign_match`` but each query may only pick from its own list ``candidates`` (n, K), -1 padded."""
+    valid = candidates >= 0
+    emb = table[candidates.clamp(min=0)]  # (n, K, E)
+    d = (torch.sign(emb - table[current][:, None]) - s[:, None]).abs().sum(-1)
+    d = d.masked_fill(~valid, float("inf"))
+    value, k = d.min(1)
+    best = candidates.gather(1, k[:, None]).squeeze(1)
+    return torch.where(torch.isinf(value), torch.full_like(best, -1), best).cpu(), value.cpu()
