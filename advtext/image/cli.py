@@ -91,18 +91,23 @@ def _samples(clf, offset: int, all_samples: bool):
     return x, y, index
 
 
-def _print_table(rows: list[dict], columns: list[str], title: str) -> None:
+def _print_table(rows: list[dict], columns: dict[str, str], title: str) -> None:
+    """A rich table of ``rows``; ``columns`` maps each key to its (short) header."""
     from rich.table import Table
 
     from advtext.report import console
 
     table = Table(title=title)
-    for c in columns:
-        table.add_column(c, justify="right")
+    for header in columns.values():
+        table.add_column(header, justify="right")
     for r in rows:
         table.add_row(*("-" if r.get(c) is None else f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])
                         for c in columns))
     console.print(table)
+
+
+SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy": "acc", "mean_l0": "L0",
+                   "mean_l2": "L2", "mean_linf": "Linf", "seconds": "s", "samples_per_s": "/s"}
 
 
 @image.command()
@@ -149,7 +154,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     clf = ImageClassifier.load(run, device)
     parsed = parse_goal(goal, clf.num_classes)
     if parsed.name == "confidence":
-        raise AdvtextError(f"goal {goal!r} is not supported for images: use untargeted, targeted:T or source-target:S:T")
+        raise AdvtextError(f"goal {goal!r} is not supported for images: "
+                           "use untargeted, targeted:T or source-target:S:T")
     if all_targets and parsed.name != "untargeted":
         raise AdvtextError("--all-targets picks the targets itself: drop --goal")
     x, y, index = _samples(clf, offset, all_samples)
@@ -172,8 +178,9 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "records.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
-    (out / "summary.json").write_text(json.dumps({"run": str(run), "goal": "all-targets" if all_targets else goal,
-                                                  "settings": settings.__dict__, "results": summaries}, indent=1) + "\n")
+    summary = {"run": str(run), "goal": "all-targets" if all_targets else goal, "settings": settings.__dict__,
+               "results": summaries}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     title = f"{method} on {Path(run).name}"
     ex = examples
     example_grid(ex["x"].cpu(), ex["adv"].cpu(), ex["y"].cpu(), ex["pred"].cpu(), out / "examples.png",
@@ -181,7 +188,6 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     if len(epsilons) > 1 and method in ("fgsm", "bim", "pgd"):
         epsilon_curve({method: summaries}, out / "epsilon_curve.png", title,
                       "epsilon (L2)" if norm == "2" else "epsilon (L-infinity)")
-    _print_table(summaries, ["eps", "n", "success_rate", "accuracy", "mean_l0", "mean_l2", "mean_linf", "seconds",
-                             "samples_per_s"], title + " (mean sizes over successes; l0 as a fraction)")
+    _print_table(summaries, SUMMARY_COLUMNS, title + " (mean sizes over successes; L0 as a fraction)")
     click.echo(f"wrote {out}/records.jsonl, summary.json, examples.png"
                + (", epsilon_curve.png" if len(epsilons) > 1 and method in ("fgsm", "bim", "pgd") else ""))

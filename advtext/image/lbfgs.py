@@ -56,7 +56,7 @@ def lbfgs_attack(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, c_ini
         w = _from_box(x, clip_min, clip_max).requires_grad_(True)
         optimizer = torch.optim.LBFGS([w], max_iter=max_iter, line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
+        def closure(w: torch.Tensor = w, c: torch.Tensor = c) -> torch.Tensor:
             values, grad = gradient(objective, w, x, target, c, chunk_size=chunk_size)
             w.grad = grad
             return values.sum()
