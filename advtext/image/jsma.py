@@ -59,7 +59,8 @@ def best_pairs(alpha: torch.Tensor, beta: torch.Tensor, domain: torch.Tensor, in
     with the row's largest alpha and smallest beta), and at most ``bound_q``. The pairs among the
     ``first_k`` features of highest bound give each row a score ``L``; only features with
     ``bound >= L`` can be in a better pair, and they are a prefix of the bound order. Rows whose
-    prefix is longer than ``first_k`` are searched again over exactly that prefix.
+    prefix is longer are searched again over a prefix up to four times longer (a better ``L``
+    shortens the prefix), until the searched prefix covers every candidate.
     """
     sign = 1.0 if increase else -1.0
     a = (sign * alpha).masked_fill(~domain, -math.inf)  # from here on, the increasing variant's signs
@@ -75,8 +76,8 @@ def best_pairs(alpha: torch.Tensor, beta: torch.Tensor, domain: torch.Tensor, in
         p[rows] = order.gather(1, (flat // k)[:, None]).squeeze(1)
         q[rows] = order.gather(1, (flat % k)[:, None]).squeeze(1)
         needed = ((bound[rows] >= value[rows, None]) & (bound[rows] > 0)).sum(1)
-        rows = rows[needed > k]
-        k = int(needed.max())
+        rows, needed = rows[needed > k], needed[needed > k]
+        k = min(int(needed.max()), 4 * k) if needed.numel() else k
     return p, q, value > 0
 
 
