@@ -191,3 +191,72 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     _print_table(summaries, SUMMARY_COLUMNS, title + " (mean sizes over successes; L0 as a fraction)")
     click.echo(f"wrote {out}/records.jsonl, summary.json, examples.png"
                + (", epsilon_curve.png" if len(epsilons) > 1 and method in ("fgsm", "bim", "pgd") else ""))
+
+
+@image.command("eval")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
+              help="correctly classified test images for the robustness metric")
+@click.option("--metric", type=click.Choice(["fgsm", "jsma", "both", "none"]), default="both", show_default=True,
+              help="robustness: minimal FGSM epsilon (bisection) and/or minimal JSMA L0 fraction over all targets")
+@click.option("--gamma", type=float, default=0.145, show_default=True, help="JSMA distortion budget")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def eval_cmd(run, count, metric, gamma, device, as_json):
+    """Test accuracy and the robustness metric of Papernot et al. 2016 (mean minimal perturbation)."""
+    import json
+
+    from advtext.engine import attack_mode
+    from advtext.image.classifier import ImageClassifier
+    from advtext.image.jsma import check_jsma_args
+    from advtext.image.mnist import load_mnist
+    from advtext.image.robustness import fgsm_minimal_eps, jsma_minimal_l0, summarize
+    from advtext.report import print_classification_report
+    from advtext.text.train import classification_report
+
+    check_jsma_args(1.0, gamma)
+    clf = ImageClassifier.load(run, device)
+    report = {"test": classification_report(clf, *load_mnist("test")), "robustness": {}}
+    x, y, _ = _samples(clf, 0, False)
+    x, y = x[:count].to(clf.device), y[:count].to(clf.device)
+    with attack_mode(clf.model) as m:
+        if metric in ("fgsm", "both"):
+            report["robustness"]["fgsm_linf_eps"] = summarize(fgsm_minimal_eps(m, x, y))
+        if metric in ("jsma", "both"):
+            report["robustness"]["jsma_l0_fraction"] = summarize(jsma_minimal_l0(m, x, y, clf.num_classes,
+                                                                                 gamma=gamma))
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+        return
+    print_classification_report(report["test"], f"{run} on MNIST test split")
+    _print_table([{"metric": k, **v} for k, v in report["robustness"].items()],
+                 {"metric": "minimal perturbation", "n": "n", "found": "found", "mean": "mean", "median": "median"},
+                 "robustness (Papernot 2016): mean minimal perturbation that changes the class")
+
+
+@image.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--unit", type=int, default=0, show_default=True, help="hidden unit of the last hidden layer")
+@click.option("--top", type=int, default=8, show_default=True, callback=_positive, help="images per row")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random direction")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="PNG to write (default RUN/probe.png)")
+def probe(run, unit, top, seed, device, out):
+    """Szegedy 2013: test images that most activate one hidden unit, beside a random direction's."""
+    import torch
+
+    from advtext.image.classifier import ImageClassifier
+    from advtext.image.mnist import load_mnist
+    from advtext.image.plots import image_rows
+    from advtext.image.probe import hidden_features, unit_and_random_direction
+
+    clf = ImageClassifier.load(run, device)
+    x, _ = load_mnist("test")
+    features = hidden_features(clf.model, x.to(clf.device)).cpu()
+    if not 0 <= unit < features.shape[1]:
+        raise AdvtextError(f"unit {unit} out of range: the hidden layer has units 0..{features.shape[1] - 1}")
+    picked = unit_and_random_direction(features, unit, top, torch.Generator().manual_seed(seed))
+    out = out or Path(run) / "probe.png"
+    image_rows({name: x[idx] for name, idx in picked.items()}, out,
+               f"{Path(run).name}: top test images for a unit and for a random direction")
+    click.echo(f"wrote {out}")
