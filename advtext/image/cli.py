@@ -158,6 +158,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
                            "use untargeted, targeted:T or source-target:S:T")
     if all_targets and parsed.name != "untargeted":
         raise AdvtextError("--all-targets picks the targets itself: drop --goal")
+    if method == "jsma" and parsed.name == "untargeted" and not all_targets:
+        raise AdvtextError("JSMA is a targeted attack: pass --goal targeted:T or --all-targets")
     x, y, index = _samples(clf, offset, all_samples)
     keep = parsed.applies(y) & (y != parsed.target(y) if parsed.target(y) is not None else True)
     x, y, index = x[keep][:count], y[keep][:count], index[keep][:count]

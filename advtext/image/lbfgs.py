@@ -3,8 +3,9 @@
 For each row, minimise ``||x' - x||_2^2 + c * CE(f(x'), target)`` over x' in the box with
 ``torch.optim.LBFGS``, and search the constant c per row (bisection, growing tenfold while no
 success is known) for the smallest c that still reaches the target: the smaller c, the smaller the
-perturbation. The box constraint is kept by the change of variables x' = box(tanh(w)), which makes
-the problem unconstrained for L-BFGS. Rows are independent terms of one summed objective; the
+perturbation. The box constraint is kept by optimising an unconstrained r with x' = clip(x + r): the
+clip's zero gradient outside the box stops a pixel at the box's edge. (A tanh change of variables,
+as in Carlini & Wagner, freezes the many MNIST pixels at exactly 0 or 1, where tanh is flat.) Rows are independent terms of one summed objective; the
 gradients come from the shared engine.
 """
 
@@ -15,15 +16,6 @@ import torch
 from advtext.engine import evaluate, gradient
 from advtext.errors import AdvtextError
 from advtext.image.fgsm import ModelFn
-
-
-def _to_box(w: torch.Tensor, clip_min: float, clip_max: float) -> torch.Tensor:
-    return (torch.tanh(w) + 1) / 2 * (clip_max - clip_min) + clip_min
-
-
-def _from_box(x: torch.Tensor, clip_min: float, clip_max: float) -> torch.Tensor:
-    unit = ((x - clip_min) / (clip_max - clip_min) * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6)
-    return torch.atanh(unit)
 
 
 def second_best_class(model_fn: ModelFn, x: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -47,22 +39,22 @@ def lbfgs_attack(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, c_ini
     best = x.clone()
     best_dist = torch.full_like(c, float("inf"))
 
-    def objective(w: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
-        adv = _to_box(w, clip_min, clip_max)
+    def objective(r: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
+        adv = (x0 + r).clamp(clip_min, clip_max)
         distance = (adv - x0).flatten(1).pow(2).sum(1)
         return distance + ci * torch.nn.functional.cross_entropy(model_fn(adv), t, reduction="none")
 
     for _ in range(search_steps):
-        w = _from_box(x, clip_min, clip_max).requires_grad_(True)
-        optimizer = torch.optim.LBFGS([w], max_iter=max_iter, line_search_fn="strong_wolfe")
+        r = torch.zeros_like(x, requires_grad=True)
+        optimizer = torch.optim.LBFGS([r], max_iter=max_iter, line_search_fn="strong_wolfe")
 
-        def closure(w: torch.Tensor = w, c: torch.Tensor = c) -> torch.Tensor:
-            values, grad = gradient(objective, w, x, target, c, chunk_size=chunk_size)
-            w.grad = grad
+        def closure(r: torch.Tensor = r, c: torch.Tensor = c) -> torch.Tensor:
+            values, grad = gradient(objective, r, x, target, c, chunk_size=chunk_size)
+            r.grad = grad
             return values.sum()
 
         optimizer.step(closure)
-        adv = _to_box(w.detach(), clip_min, clip_max)
+        adv = (x + r.detach()).clamp(clip_min, clip_max)
         success = evaluate(model_fn, adv, chunk_size=chunk_size).argmax(1) == target
         dist = (adv - x).flatten(1).norm(dim=1)
         better = success & (dist < best_dist)

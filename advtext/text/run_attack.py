@@ -49,6 +49,15 @@ def read_records(path: Path) -> tuple[dict | None, list[dict]]:
     return config, records
 
 
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut a record that an interruption left half-written, so that appending starts on a fresh line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 def _spliced(text: str, tok: Token, word: str) -> str:
     """The replacement word, with spaces added where it would otherwise merge with its neighbours."""
     before = text[tok.start - 1] if tok.start > 0 else " "
@@ -78,6 +87,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
         raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
                            "choose another --out, or delete the file to start again")
+    _drop_partial_last_line(out)
     done = {r["id"] for r in records}
     todo = [i for i, k in enumerate(keys) if k not in done]
     if previous is None:

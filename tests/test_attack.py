@@ -1,0 +1,141 @@
+"""The sequence attack on a small real model: every claim a record makes is checked from scratch."""
+
+import json
+
+import pytest
+import torch
+
+from advtext.goals import Misclassification, TargetedMisclassification
+from advtext.text.attack import AttackSettings, SequenceAttack
+from advtext.text.dictionary import build_dictionary, stopword_mask
+from advtext.text.run_attack import attack_texts, read_records
+from advtext.text.sign_search import sign_distance, sign_match
+from advtext.text.tokenizer import words
+
+
+@pytest.fixture(scope="module")
+def sample(small_clf, rotten):
+    _, clf = small_clf
+    texts, labels = rotten["test"]["text"][:60], rotten["test"]["label"][:60]
+    return clf, texts, labels
+
+
+def run_attack(clf, texts, labels, out, method="papernot", dictionary="vocab", batch_size=64, **kw):
+    goal = kw.pop("goal", Misclassification())
+    protect = kw.pop("protect_stopwords", False)
+    d = build_dictionary(dictionary, clf.vocab, protect_stopwords=protect)
+    settings = AttackSettings(method=method, **kw)
+    config = {"method": method, "dictionary": dictionary, **kw}
+    return attack_texts(clf, texts, labels, list(range(len(texts))), goal, d, settings, out, config, batch_size)
+
+
+@pytest.mark.parametrize("method", ["papernot", "greedy"])
+def test_records_are_true_when_checked_from_scratch(sample, tmp_path, method):
+    clf, texts, labels = sample
+    records = run_attack(clf, texts, labels, tmp_path / "a.jsonl", method=method)
+    succeeded = [r for r in records if r["status"] == "succeeded"]
+    assert len(succeeded) >= 0.9 * sum(r["status"] != "skipped" for r in records)
+    probs = clf.predict_proba([r["adversarial"] for r in succeeded])
+    assert (probs.argmax(1) != torch.tensor([r["label"] for r in succeeded])).all()
+    for r in records:
+        before, after = words(r["original"])[: clf.max_len], words(r["adversarial"])[: clf.max_len]
+        assert len(before) == len(after)
+        differing = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+        assert differing == [c["position"] for c in r["changes"]]
+        assert all(after[c["position"]] == c["new"] and before[c["position"]] == c["old"] for c in r["changes"])
+        if r["status"] == "skipped":
+            assert r["pred_before"] != r["label"] and not r["changes"]
+
+
+def test_constraints_hold_in_every_record(sample, tmp_path):
+    clf, texts, labels = sample
+    records = run_attack(clf, texts, labels, tmp_path / "a.jsonl", dictionary="wordnet", max_change=0.2,
+                         protect_stopwords=True)
+    d = build_dictionary("wordnet", clf.vocab, protect_stopwords=True)
+    stop = stopword_mask(clf.vocab)
+    assert any(r["changes"] for r in records)
+    for r in records:
+        assert r["words_changed"] <= max(1, int(0.2 * r["length"]))
+        for c in r["changes"]:
+            old, new = clf.vocab.stoi[c["old"]], clf.vocab.stoi[c["new"]]
+            assert not stop[old] and not stop[new]
+            assert new in d.candidates[old].tolist()
+
+
+def test_sign_matching_equals_brute_force_over_a_small_dictionary():
+    torch.manual_seed(0)
+    table = torch.randn(40, 6)
+    current = torch.randint(2, 40, (25,))
+    signs = torch.sign(torch.randn(25, 6))
+    signs[0, :3] = 0.0  # zero gradient components too
+    allowed = torch.rand(40) > 0.2
+    best, dist = sign_match(table, current, signs, allowed)
+    for j in range(25):
+        brute = [(sum(abs(float(torch.sign(table[z, k] - table[current[j], k])) - float(signs[j, k]))
+                      for k in range(6)), z) for z in range(40) if allowed[z] and z != current[j]]
+        assert (dist[j].item(), best[j].item()) == min(brute)
+    assert torch.equal(sign_distance(table, table[current], signs).shape and dist, dist)
+
+
+def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
+    """Two candidate words, one along +J and one along -J: the rule must take the goal's side."""
+    from advtext.text.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=5, embed_dim=4, hidden_size=4)).eval()
+    ids = torch.tensor([[2]])
+    emb = model.embedding.weight.detach()
+    x = emb[2]
+    e = emb[2:3].clone().requires_grad_(True)
+    p = torch.softmax(model.forward_embeddings(e[None], ids != 0), -1)[0]
+    (j_class0,) = torch.autograd.grad(p[0], e)
+    step = 0.05 * torch.sign(j_class0[0])
+    model.embedding.weight.data[3] = x + step  # raises p[0] to first order
+    model.embedding.weight.data[4] = x - step  # lowers p[0]
+    d = build_dictionary("vocab", __import__("advtext.text.tokenizer", fromlist=["Vocabulary"]).Vocabulary(
+        ["<pad>", "<unk>", "a", "up", "down"]))
+    d.allowed[2] = False
+    pick = {}
+    for name, goal, label in (("untargeted", Misclassification(), 0), ("targeted", TargetedMisclassification(0), 1)):
+        attack = SequenceAttack(model, goal, d, AttackSettings(max_change=1.0))
+        _, grad = attack._log_probs_and_grad(ids, torch.tensor([label]))
+        pos, sub, _ = attack._papernot_step(ids, grad, ids != 0, torch.ones(1, 1))
+        pick[name] = int(sub[0])
+    assert pick == {"untargeted": 4, "targeted": 3}
+
+
+def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path):
+    clf, texts, labels = sample
+    clf.model.double()
+    try:
+        batched = run_attack(clf, texts[:24], labels[:24], tmp_path / "b.jsonl", batch_size=24)
+        single = run_attack(clf, texts[:24], labels[:24], tmp_path / "s.jsonl", batch_size=1)
+    finally:
+        clf.model.float()
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    assert strip(batched) == strip(single)
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(sample, tmp_path):
+    clf, texts, labels = sample
+    whole = run_attack(clf, texts[:30], labels[:30], tmp_path / "w.jsonl", batch_size=10)
+    part = tmp_path / "p.jsonl"
+    run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
+    lines = part.read_text().splitlines(keepends=True)
+    part.write_text("".join(lines[:12]) + lines[12][:40])  # killed mid-write after 11 records
+    resumed = run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
+    strip = lambda rs: sorted(({k: v for k, v in r.items() if k != "seconds"} for r in rs),  # noqa: E731
+                              key=lambda r: r["id"])
+    assert len(resumed) == 30 and strip(resumed) == strip(whole)
+    assert len(read_records(part)[1]) == 30
+
+
+def test_resuming_into_another_configuration_is_refused(sample, tmp_path):
+    from advtext.errors import AdvtextError
+
+    clf, texts, labels = sample
+    out = tmp_path / "a.jsonl"
+    run_attack(clf, texts[:5], labels[:5], out)
+    with pytest.raises(AdvtextError, match="different configuration"):
+        run_attack(clf, texts[:5], labels[:5], out, method="greedy")
+    assert json.loads(out.read_text().splitlines()[0])["advtext_attack"]["method"] == "papernot"

@@ -1,0 +1,91 @@
+"""Every bad input gets one line on stderr naming the problem and the fix, exit code 2."""
+
+import json
+
+import pytest
+
+from cli_helpers import run_cli
+
+
+def one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *args: run_cli(list(args), capsys, monkeypatch)
+
+
+def test_unknown_corpus(cli, tmp_path):
+    one_line_error(*cli("train", "--corpus", "nope", "--out", tmp_path / "r")[::2], "unknown corpus 'nope'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_file(cli, tmp_path):
+    one_line_error(*cli("train", "--corpus", tmp_path / "none.csv", "--out", tmp_path / "r")[::2], "not found")
+
+
+def test_csv_without_the_named_columns(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("body,y\nhello,1\n")
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "no column 'text'", "--text-column")
+
+
+def test_empty_text_rows_refused_or_skipped(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("text,label\ngood film,1\n,0\nbad film,0\n")
+    one_line_error(*cli("train", "--corpus", f, "--empty", "refuse", "--out", tmp_path / "r")[::2], "row 2 has empty text")
+    from advtext.text.corpora import labeled_examples, read_records
+
+    texts, labels = labeled_examples(read_records(f), str(f), empty="skip")
+    assert texts == ["good film", "bad film"] and labels == [1, 0]
+
+
+def test_non_utf8_bytes(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_bytes("text,label\ncaf\xe9 ok,1\n".encode("latin-1"))
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "not UTF-8")
+
+
+def test_labels_not_0_to_k_minus_1(cli, tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text("".join(json.dumps({"text": f"t {i}", "label": 2 * (i % 2) + 1}) + "\n" for i in range(10)))
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "labels must be 0..k-1")
+    f.write_text(json.dumps({"text": "t", "label": "pos"}) + "\n")
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "not an integer")
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_max_len_zero_or_negative(cli, tmp_path, value):
+    one_line_error(*cli("train", "--max-len", value, "--out", tmp_path / "r")[::2], "--max-len")
+
+
+def test_output_directory_with_a_model_is_refused(cli, small_clf):
+    run, _ = small_clf
+    one_line_error(*cli("train", "--corpus", "rotten-tomatoes", "--out", run)[::2], "already holds a model",
+                   "--overwrite")
+
+
+def test_mismatched_checkpoint(cli, small_clf, tmp_path):
+    import shutil
+
+    run, _ = small_clf
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    itos = json.loads((bad / "vocab.json").read_text())
+    (bad / "vocab.json").write_text(json.dumps(itos[:-3]))
+    one_line_error(*cli("eval", bad, "--corpus", "rotten-tomatoes")[::2], "different runs")
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["hidden_size"] += 1
+    shutil.copy(run / "vocab.json", bad / "vocab.json")
+    (bad / "config.json").write_text(json.dumps(cfg))
+    one_line_error(*cli("eval", bad, "--corpus", "rotten-tomatoes")[::2], "weights do not match")
+
+
+def test_run_directory_without_a_model(cli, tmp_path):
+    one_line_error(*cli("attack", tmp_path, "--out", tmp_path / "a.jsonl")[::2], "holds no model")

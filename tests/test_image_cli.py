@@ -1,0 +1,99 @@
+"""The `advtext image` commands end to end on a model trained for seconds, and their bad-input errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from advtext.engine import attack_mode, evaluate
+from advtext.image.classifier import ImageClassifier
+from advtext.image.fgsm import fast_gradient_method
+from advtext.image.lbfgs import lbfgs_attack, second_best_class
+from advtext.image.mnist import load_mnist
+from advtext.image.robustness import fgsm_minimal_eps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def advtext(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "mlp"
+    done = advtext("image", "train", "--model", "mlp", "--hidden-size", "64", "--train-size", "3000",
+                   "--val-size", "1000", "--epochs", "3", "--lr", "3e-3", "--batch-size", "64", "--device", "cpu", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_train_writes_image_run(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["domain"] == "image" and config["model"]["architecture"] == "mlp"
+    assert config["test"]["accuracy"] > 0.8
+    assert ImageClassifier.load(run_dir, "cpu").num_classes == 10
+
+
+def test_attack_fgsm_curve_records_and_plots(run_dir, tmp_path):
+    done = advtext("image", "attack", str(run_dir), "--method", "fgsm", "--eps", "0,0.1,0.25", "--n", "30",
+                   "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 90 and {r["eps"] for r in records} == {0.0, 0.1, 0.25}
+    results = json.loads((tmp_path / "summary.json").read_text())["results"]
+    assert results[0]["accuracy"] == 1.0 and results[2]["accuracy"] < results[1]["accuracy"] <= 1.0
+    assert (tmp_path / "examples.png").stat().st_size > 0 and (tmp_path / "epsilon_curve.png").stat().st_size > 0
+
+
+def test_attack_jsma_targeted(run_dir, tmp_path):
+    done = advtext("image", "attack", str(run_dir), "--method", "jsma", "--goal", "targeted:3", "--n", "10",
+                   "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert records and all(r["target"] == 3 and r["label"] != 3 for r in records)
+    assert all(r["pred"] == 3 for r in records if r["success"]) and all(r["l0"] <= 0.145 for r in records)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["attack", "{run}", "--eps", "1.5"], "outside [0, 1]"),
+    (["attack", "{run}", "--eps", "-0.1"], "outside [0, 1]"),
+    (["attack", "{run}", "--method", "jsma", "--all-targets", "--gamma", "0"], "gamma"),
+    (["attack", "{run}", "--method", "jsma", "--all-targets", "--gamma", "1.2"], "gamma"),
+    (["attack", "{run}", "--goal", "targeted:10"], "out of range"),
+    (["attack", "{run}", "--method", "jsma"], "targeted"),
+    (["probe", "{run}", "--unit", "999"], "out of range"),
+])
+def test_bad_input_is_one_line(run_dir, args, message):
+    done = advtext("image", *[a.format(run=run_dir) for a in args])
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_wrong_domain_is_refused_both_ways(run_dir, tmp_path):
+    text_run = tmp_path / "text"
+    text_run.mkdir()
+    (text_run / "model.safetensors").write_bytes(b"")
+    (text_run / "config.json").write_text(json.dumps({"domain": "text"}))
+    for done in (advtext("image", "attack", str(text_run)), advtext("eval", str(run_dir), "--corpus", "imdb")):
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "model, not a" in done.stderr
+
+
+def test_lbfgs_finds_smaller_l2_than_fgsm(run_dir):
+    clf = ImageClassifier.load(run_dir, "cpu")
+    x, y = load_mnist("test", limit=60)
+    keep = clf.logits(x).argmax(1) == y
+    x, y = x[keep][:12], y[keep][:12]
+    with attack_mode(clf.model) as m:
+        eps = fgsm_minimal_eps(m, x, y)
+        fgsm = fast_gradient_method(m, x, eps.nan_to_num(1.0), y=y)
+        lbfgs = lbfgs_attack(m, x, second_best_class(m, x), search_steps=4, max_iter=20)
+        both = (evaluate(m, fgsm).argmax(1) != y) & (evaluate(m, lbfgs).argmax(1) != y)
+    assert both.sum() >= 8
+    l2 = {k: (v - x).flatten(1).norm(dim=1)[both] for k, v in {"fgsm": fgsm, "lbfgs": lbfgs}.items()}
+    assert (l2["lbfgs"] < l2["fgsm"]).float().mean() >= 0.9
+    assert l2["lbfgs"].mean() < l2["fgsm"].mean()
+    assert lbfgs.min() >= 0 and lbfgs.max() <= 1

@@ -1,0 +1,59 @@
+import subprocess
+import sys
+
+import torch
+
+from advtext.text.classifier import TextClassifier, pad_ids
+from advtext.text.models import ModelConfig, build_model
+from advtext.text.train import accuracy
+
+
+def test_small_real_training_run_clearly_beats_chance(small_clf, rotten):
+    _, clf = small_clf
+    test = rotten["test"]
+    acc = accuracy(clf, test["text"], test["label"])
+    majority = max(sum(test["label"]), len(test) - sum(test["label"])) / len(test)
+    assert acc > majority + 0.05, (acc, majority)
+
+
+def test_save_then_load_gives_identical_logits(small_clf, rotten):
+    run, clf = small_clf
+    again = TextClassifier.load(run, "cpu")
+    ids = pad_ids(clf.token_ids(rotten["test"]["text"][:64]))
+    assert torch.equal(clf.logits(ids), again.logits(ids))
+    assert again.vocab.itos == clf.vocab.itos and again.max_len == clf.max_len
+
+
+def test_forward_from_ids_equals_forward_from_embeddings():
+    for arch, bi in (("lstm", False), ("lstm", True), ("cnn", False)):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(architecture=arch, vocab_size=50, embed_dim=8, hidden_size=8,
+                                        bidirectional=bi, num_filters=4)).eval()
+        ids = torch.tensor([[5, 6, 7, 8, 9], [3, 4, 0, 0, 0]])
+        direct = model(ids)
+        via_emb = model.forward_embeddings(model.embedding(ids), ids != 0)
+        assert torch.allclose(direct, via_emb)
+        # padding must not change a row's logits
+        assert torch.allclose(model(ids[1:, :2]), direct[1:], atol=1e-6)
+
+
+def test_same_seed_gives_same_weights(rotten):
+    from advtext.text.tokenizer import Vocabulary
+    from advtext.text.train import TrainSettings, fit
+
+    train = rotten["train"].select(range(300))
+    weights = []
+    for _ in range(2):
+        vocab = Vocabulary.build(train["text"], max_size=500)
+        torch.manual_seed(0)
+        clf = TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), embed_dim=8, hidden_size=8)), vocab, 20)
+        fit(clf, train["text"], train["label"], train["text"][:50], train["label"][:50],
+            TrainSettings(epochs=1, seed=3), log=lambda m: None)
+        weights.append(clf.model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_cli_help_runs_as_a_script():
+    out = subprocess.run([sys.executable, "cli.py", "--help"], capture_output=True, text=True, check=True)
+    for command in ("train", "eval", "attack", "stats", "image"):
+        assert command in out.stdout
