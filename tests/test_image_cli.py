@@ -25,7 +25,8 @@ def advtext(*args: str) -> subprocess.CompletedProcess:
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "mlp"
     done = advtext("image", "train", "--model", "mlp", "--hidden-size", "64", "--train-size", "3000",
-                   "--val-size", "1000", "--epochs", "3", "--lr", "3e-3", "--batch-size", "64", "--device", "cpu", "--out", str(out))
+                   "--val-size", "1000", "--epochs", "3", "--lr", "3e-3", "--batch-size", "64", "--device", "cpu",
+                   "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
 
