@@ -5,9 +5,8 @@ For each row, minimise ``||x' - x||_2^2 + c * CE(f(x'), target)`` over x' in the
 success is known) for the smallest c that still reaches the target: the smaller c, the smaller the
 perturbation. The box constraint is kept by optimising an unconstrained r with x' = clip(x + r): the
 clip's zero gradient outside the box stops a pixel at the box's edge. (A tanh change of variables,
-as in Carlini & Wagner, freezes the many MNIST pixels at exactly 0 or 1, where tanh is flat.) Rows are independent terms
-of one summed objective; the
-gradients come from the shared engine.
+as in Carlini & Wagner, freezes the many MNIST pixels at exactly 0 or 1, where tanh is flat.)
+Rows are independent terms of one summed objective; the gradients come from the shared engine.
 """
 
 from __future__ import annotations
