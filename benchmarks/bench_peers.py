@@ -145,6 +145,26 @@ def recheck(clf: TextClassifier, items: list[dict], advs: list[str | None]) -> d
     return out
 
 
+def cpu_busy(secs: float = 2.0) -> float:
+    """Fraction of the machine's CPU time spent busy over ``secs`` (this process idle meanwhile)."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(secs)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (at most ``max_wait`` s) until other jobs leave the CPUs mostly idle; the busy fraction seen last."""
+    t0 = time.perf_counter()
+    busy = cpu_busy()
+    while busy > threshold and time.perf_counter() - t0 < max_wait:
+        busy = cpu_busy()
+    return busy
+
+
 def run_peer(tag, venv, script, args, n) -> dict:
     (ROOT / "logs").mkdir(parents=True, exist_ok=True)
     cmd = [str(ROOT / venv / "bin" / "python"), script, "--dataset", DS, "--n", str(n), "--tag", tag, *args]
@@ -203,13 +223,83 @@ def summary_row(clf, key, label, items, rows, sec_per_review, total, wall, load)
 
 def table(rows) -> str:
     out = ["| tool / method | N | success % | mean words changed (succ.) | % tokens changed (succ.) | sec/review "
-           "| attack total s | process wall s | flips re-verified (victim tok. / harness tok.) | load avg at start |",
+           "| attack total s | process wall s | flips re-verified (victim tok. / harness tok.) "
+           "| CPU busy before start |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['label']} | {r['N']} | {r['success']:.1f} | {r['changed']:.2f} | {r['pct']:.2f} "
                    f"| {r['sec']:.4f} | {r['total']:.1f} | {r['wall']:.1f} "
-                   f"| {r['flip_victim']}/{r['n_succ']} / {r['flip_harness']}/{r['n_succ']} | {r['load']:.1f} |")
+                   f"| {r['flip_victim']}/{r['n_succ']} / {r['flip_harness']}/{r['n_succ']} "
+                   f"| {100 * r['load']:.0f} % |")
     return "\n".join(out)
+
+
+def write_report(results: list[dict], stats: dict, diff: float, meta: dict) -> None:
+    tab = table(results)
+    by = {r["key"]: r for r in results}
+    pap, gre, ta = by["papernot"], by["greedy"], by["bench_ta_grad_grad"]
+    peers = [r for r in results if r["key"].startswith("bench_")]
+    faster_all = all(pap["sec"] < p["sec"] for p in peers)
+    ratio = ta["sec"] / gre["sec"]
+    findings = [
+        f"- advtext papernot is faster per review than every peer row: **{'yes' if faster_all else 'no'}** "
+        f"({pap['sec']:.4f} s vs " + ", ".join(f"{SHORT[p['key']]} {p['sec']:.4f} s" for p in peers) + ").",
+        f"- advtext greedy changes fewer words than TextAttack's gradient attack: "
+        f"**{'yes' if gre['changed'] < ta['changed'] else 'no'}** ({gre['changed']:.2f} vs {ta['changed']:.2f} "
+        f"tokens per success; success {gre['success']:.1f} % vs {ta['success']:.1f} %).",
+        f"- advtext greedy runs at least 2x faster than TextAttack's gradient attack: "
+        f"**{'yes' if ratio >= 2 else 'no'}** ({ta['sec']:.4f} / {gre['sec']:.4f} s per review = {ratio:.2f}x).",
+    ]
+    load = meta.get("load_end")
+    load = f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}" if load else "n/a"
+    mismatch = ", ".join(f"{SHORT.get(r['key'], 'advtext ' + r['key'])} {r['tok_mismatch']}" for r in results)
+    md = f"""# Peer benchmark: sequence attack (advtext vs harness reference, OpenAttack, TextAttack)
+
+Reproduce: `bash benchmarks/bench_peers.sh {meta['n']}` (peer venvs, data and per-row results under
+`benchmarks/.peers`, git-ignored; harness = `{HARNESS}`).
+
+Measured {meta['started']} on {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with its
+default {meta['threads']} intra-op threads in every row, no GPU.  **The machine was shared with other engineers'
+jobs** (load average at the end {load}), so timings are noisy; see the last column.
+
+* **Model**: advtext `runs/imdb-lstm` (Embedding 20002x128 -> 1-layer LSTM 128 -> masked mean pool -> Linear 2),
+  exported to the harness format; max |logit difference| advtext vs harness model on the attack set = {diff:.1e}.
+* **Reviews**: the same {meta['n']} IMDB test reviews for every row: of the {stats['pool_le100']} test reviews of
+  at most 100 advtext tokens ({stats['excluded_tokenizer_mismatch']} more skipped because a non-ASCII word would
+  tokenise differently under the harness tokenizer), shuffled with seed {meta['seed']}, the first correctly
+  classified ones (accuracy on that pool {stats['acc_pool']:.3f}); mean length {stats['mean_len']:.1f} tokens.
+  Every tool gets `" ".join(tokens)`.
+* **Words changed**: token positions that differ from the original (the harness's `common.n_changed`, punctuation
+  included, a position rewritten twice counts once) between the original tokens and the victim's tokens (advtext
+  `words`) of each reported adversarial text; mean over successes; the identical rule for every row.
+* **sec/review**: peers = mean per-review attack-call time as timed by the harness scripts (imports and model
+  load excluded); advtext = wall time of the batched `SequenceAttack.run` calls (batches of {meta['batch_size']},
+  dictionary built outside, no warm-up) / N.  *process wall s* = whole subprocess incl. imports/model load (peers)
+  or dictionary build + attack (advtext, in-process).
+* **flips re-verified**: every reported adversarial text re-tokenised and re-classified, with the victim's own
+  tokenizer (advtext `words`) and with the harness tokenizer.  The two differ only on non-ASCII vocabulary words
+  (e.g. "clichéd", which the harness regex splits into 3 tokens); successful adversarial texts containing such a
+  word: {mismatch}.
+* **CPU busy before start**: share of the machine's CPU time used by other jobs over the 2 s before the row started
+  (each row first waits up to {meta['max_wait']:.0f} s for it to drop below 25 %); other jobs may still start
+  during a row.
+* Rows: `papernot_ref.py --seed 0` (random position with replacement, max len(x) iterations);
+  `run_openattack.py --config vocab --grad-sign loss` (whole vocabulary, max_iter = len(x));
+  `run_textattack.py --transformation gradient --wir gradient` (top_n=1, NLTK stopwords protected, punctuation never
+  attacked); advtext `AttackSettings(method=..., top_positions=16, verify=4, seed={meta['seed']})`, goal
+  `Misclassification`, dictionary `vocab` (whole vocabulary, the paper's D; papernot mode draws untried positions).
+
+{tab}
+
+Findings:
+
+{chr(10).join(findings)}
+"""
+    OUT_MD.parent.mkdir(parents=True, exist_ok=True)
+    OUT_MD.write_text(md)
+    print(tab)
+    print("\n".join(findings))
+    print(f"wrote {OUT_MD}")
 
 
 def main():
@@ -218,9 +308,21 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="attack-set order and every attack's seed")
     ap.add_argument("--run", default=str(REPO / "runs" / "imdb-lstm"))
     ap.add_argument("--batch-size", type=int, default=128, help="advtext batch (the CLI's default)")
+    ap.add_argument("--max-wait", type=float, default=30.0,
+                    help="before each row wait up to this many seconds for the CPUs to be mostly idle (other jobs)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the markdown from $PEERS_ROOT/results/bench_peers_summary.json")
     ap.add_argument("--prepare-only", action="store_true", help="export the model and the attack set, then stop")
     a = ap.parse_args()
     t_start = time.time()
+    if a.report_only:
+        res = json.loads((ROOT / "results" / "bench_peers_summary.json").read_text())
+        made = os.path.getmtime(ROOT / "data" / f"attack_{DS}.json")
+        meta = res.get("meta") or {"n": a.n, "seed": a.seed, "batch_size": a.batch_size, "max_wait": a.max_wait,
+                                   "threads": torch.get_num_threads(),
+                                   "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(made))}
+        write_report(res["rows"], res["stats"], res["logit_diff"], meta)
+        return
 
     clf = TextClassifier.load(a.run, "cpu")
     export_model(clf)
@@ -235,81 +337,24 @@ def main():
 
     results = []
     for tag, venv, script, args, label in PEERS:
-        load = os.getloadavg()[0]
+        load = wait_quiet(a.max_wait)
         r = run_peer(tag, venv, script, args, a.n)
         s = r["summary"]
         results.append(summary_row(clf, tag, label, items, r["rows"], s["sec_per_sentence"], s["total_secs"],
                                    r["process_wall"], load))
     for method, label in [("papernot", "advtext SequenceAttack papernot (batched)"),
                           ("greedy", "advtext SequenceAttack greedy (batched, top_positions=16, verify=4)")]:
-        load = os.getloadavg()[0]
+        load = wait_quiet(a.max_wait)
         r = run_advtext(clf, items, method, a.batch_size, a.seed)
         results.append(summary_row(clf, method, label, items, r["rows"], r["attack_secs"] / len(items),
                                    r["attack_secs"], r["process_wall"], load))
 
-    tab = table(results)
-    print(tab)
-    by = {r["key"]: r for r in results}
-    pap, gre, ta = by["papernot"], by["greedy"], by["bench_ta_grad_grad"]
-    peers = [r for r in results if r["key"].startswith("bench_")]
-    faster_all = all(pap["sec"] < p["sec"] for p in peers)
-    ratio = ta["sec"] / gre["sec"]
-    findings = [
-        f"- advtext papernot is faster per review than every peer row: **{'yes' if faster_all else 'no'}** "
-        f"({pap['sec']:.4f} s vs " + ", ".join(f"{SHORT[p['key']]} {p['sec']:.4f} s"
-                                                for p in peers) + ").",
-        f"- advtext greedy changes fewer words than TextAttack's gradient attack: "
-        f"**{'yes' if gre['changed'] < ta['changed'] else 'no'}** ({gre['changed']:.2f} vs {ta['changed']:.2f} "
-        f"tokens per success; success {gre['success']:.1f} % vs {ta['success']:.1f} %).",
-        f"- advtext greedy runs at least 2x faster than TextAttack's gradient attack: "
-        f"**{'yes' if ratio >= 2 else 'no'}** ({ta['sec']:.4f} / {gre['sec']:.4f} s per review = {ratio:.2f}x).",
-    ]
-    load = os.getloadavg()
-    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(t_start))
-    mismatch = ", ".join(f"{SHORT.get(r['key'], 'advtext ' + r['key'])} {r['tok_mismatch']}" for r in results)
-    md = f"""# Peer benchmark: sequence attack (advtext vs harness reference, OpenAttack, TextAttack)
-
-Reproduce: `bash benchmarks/bench_peers.sh {a.n}` (peer venvs, data and results under
-`benchmarks/.peers`, git-ignored; harness = `{HARNESS}`).  Measured {started},
-{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, default
-{torch.get_num_threads()} intra-op threads, no GPU; **the machine was shared with other jobs**
-(load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}), so timings are noisy.
-
-* **Model**: advtext `runs/imdb-lstm` (Embedding 20002x128 -> 1-layer LSTM 128 -> masked mean pool -> Linear 2),
-  exported to the harness format; max |logit difference| advtext vs harness model on the attack set = {diff:.1e}.
-* **Reviews**: the same {a.n} IMDB test reviews for every row: the {stats['pool_le100']} test reviews of at most
-  100 advtext tokens ({stats['excluded_tokenizer_mismatch']} more skipped because a non-ASCII word would tokenise
-  differently under the harness tokenizer), shuffled with seed {a.seed}, kept if classified correctly (accuracy on
-  that pool {stats['acc_pool']:.3f}); mean length {stats['mean_len']:.1f} tokens.  Every tool gets
-  `" ".join(tokens)`.
-* **Words changed**: token positions that differ from the original (harness `common.n_changed` over harness tokens,
-  punctuation included), mean over successes; identical rule for every row.
-* **sec/review**: peers = mean per-review attack-call time as timed by the harness scripts; advtext = wall time of
-  the batched `SequenceAttack.run` calls (batches of {a.batch_size}, dictionary built outside) / N.
-  *process wall s* = whole subprocess incl. imports/model load (peers) or dictionary build + attack (advtext).
-* **flips re-verified**: every reported adversarial text re-tokenised and re-classified, with the victim's own
-  tokenizer (advtext `words`) and with the harness tokenizer.  The two only differ on non-ASCII vocabulary words
-  (e.g. "clichéd", which the harness regex splits into 3 tokens): successful adversarial texts containing such a
-  word: {mismatch}.  Words changed are counted over the victim's tokens with the harness's `n_changed`.
-* **load avg at start**: 1-minute load average when the row started (2 cores; above ~2 the row shared the CPUs).
-* Rows: `papernot_ref.py --seed 0`; `run_openattack.py --config vocab --grad-sign loss` (whole vocabulary,
-  max_iter = len); `run_textattack.py --transformation gradient --wir gradient` (top_n=1, stopwords protected,
-  punctuation never attacked); advtext `AttackSettings(method=..., top_positions=16, verify=4, seed={a.seed})`,
-  goal Misclassification, dictionary `vocab` (whole vocabulary, the paper's D).
-
-{tab}
-
-Findings:
-
-{chr(10).join(findings)}
-"""
-    OUT_MD.parent.mkdir(parents=True, exist_ok=True)
-    OUT_MD.write_text(md)
+    meta = {"n": a.n, "seed": a.seed, "batch_size": a.batch_size, "max_wait": a.max_wait,
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(t_start)), "load_end": list(os.getloadavg()),
+            "threads": torch.get_num_threads()}
     (ROOT / "results" / "bench_peers_summary.json").write_text(json.dumps(
-        {"rows": results, "stats": stats, "logit_diff": diff}, indent=1))
-    print("\n".join(findings))
-    print(f"wrote {OUT_MD}")
-
+        {"rows": results, "stats": stats, "logit_diff": diff, "meta": meta}, indent=1))
+    write_report(results, stats, diff, meta)
 
 if __name__ == "__main__":
     main()
