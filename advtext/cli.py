@@ -291,6 +291,30 @@ def stats(records_file, as_json, plots, examples):
             click.echo(f"wrote {p}", err=True)
 
 
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
+@click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
+              help="test reviews to attack in each mode")
+@click.pass_context
+def demo(ctx, out, limit):
+    """The main job end to end: train (or reuse) the IMDB LSTM, attack test reviews in both modes, report."""
+    from advtext.metrics import attack_summary
+    from advtext.report import write_attack_plots
+    from advtext.text.run_attack import read_records
+
+    run = out / "imdb-lstm"
+    if (run / "model.safetensors").exists():
+        click.echo(f"reusing the model in {run} (delete it to retrain)", err=True)
+    else:
+        ctx.invoke(train, corpus="imdb", max_len=100, out=run)
+    for method in ("papernot", "greedy"):
+        records = out / f"attack-{method}.jsonl"
+        ctx.invoke(attack, run=run, corpus="imdb", split="test", max_words=100, limit=limit, only_correct=True,
+                   method=method, out=records)
+        for path in write_attack_plots(attack_summary(read_records(records)[1]), out / f"plots-{method}"):
+            click.echo(f"wrote {path}", err=True)
+
+
 def _add_subgroups() -> None:
     from advtext.image.cli import image
 
