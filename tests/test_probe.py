@@ -1,7 +1,9 @@
 """The Szegedy 2013 probe: top inputs for a unit and for a random direction (images and LSTM text)."""
 
+import pytest
 import torch
 
+from advtext.errors import AdvtextError
 from advtext.image.models import ImageModelConfig, build_image_model
 from advtext.image.probe import hidden_features, top_activating, unit_and_random_direction
 from advtext.text.classifier import TextClassifier
@@ -33,3 +35,5 @@ def test_text_probe_returns_texts_of_the_corpus():
     picked = text_probe(clf, texts, unit=2, k=3)
     best = states[:, 2].argmax().item()
     assert picked["unit 2"][0] == texts[best] and set(picked["random direction"]) <= set(texts)
+    with pytest.raises(AdvtextError, match="out of range"):
+        text_probe(clf, texts, unit=6)

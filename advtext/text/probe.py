@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import torch
 
+from advtext.errors import AdvtextError
 from advtext.image.probe import unit_and_random_direction
 from advtext.text.classifier import TextClassifier, pad_ids
 
@@ -31,6 +32,10 @@ def sentence_states(clf: TextClassifier, texts: Sequence[str], batch_size: int =
 
 def text_probe(clf: TextClassifier, texts: Sequence[str], unit: int, k: int = 8, seed: int = 0) -> dict[str, list[str]]:
     """Top-``k`` texts for hidden unit ``unit`` and for a random direction (seeded)."""
+    if not hasattr(clf.model, "hidden_states"):
+        raise AdvtextError(f"the probe reads an LSTM's hidden states; this run is a {clf.config.architecture}")
     states = sentence_states(clf, texts)
+    if not 0 <= unit < states.shape[1]:
+        raise AdvtextError(f"unit {unit} out of range: the hidden state has units 0..{states.shape[1] - 1}")
     picked = unit_and_random_direction(states, unit, k, torch.Generator().manual_seed(seed))
     return {name: [texts[i] for i in idx.tolist()] for name, idx in picked.items()}
