@@ -191,14 +191,16 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
 @click.option("--top-positions", type=int, default=16, show_default=True, callback=_positive,
               help="greedy: positions scored per step")
-@click.option("--verify", type=int, default=4, show_default=True, callback=_positive,
+@click.option("--words-per-position", type=int, default=1, show_default=True, callback=_positive,
+              help="greedy: first-order best substitutes kept per position")
+@click.option("--verify", type=int, default=8, show_default=True, callback=_positive,
               help="greedy: candidates checked with a real forward pass per step")
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
-           method, goal_spec, dictionary_spec, max_change, protect_stopwords, pos_agreement, top_positions, verify,
-           batch_size, device, out):
+           method, goal_spec, dictionary_spec, max_change, protect_stopwords, pos_agreement, top_positions,
+           words_per_position, verify, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
     import random
 
@@ -227,12 +229,13 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         order = [i for i in order if pred[i] == labels[i]]
     order = order[:limit]
     dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement)
-    settings = AttackSettings(method=method, max_change=max_change, top_positions=top_positions, verify=verify,
-                              seed=seed)
+    settings = AttackSettings(method=method, max_change=max_change, top_positions=top_positions,
+                              words_per_position=words_per_position, verify=verify, seed=seed)
     config = {"run": str(Path(run).resolve()), **source, "n": limit, "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
               "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
-              **({"top_positions": top_positions, "verify": verify} if method == "greedy" else {})}
+              **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
+                 if method == "greedy" else {})}
     records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
                            goal, dictionary, settings, out, config, batch_size)
     print_attack_summary(attack_summary(records), f"{method} attack on {len(records)} texts ({goal_spec}, "

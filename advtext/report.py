@@ -41,11 +41,13 @@ def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
     table.add_column("value", justify="right")
     wc, pc = s["words_changed"], s["percent_words_changed"]
     rows = [
-        ("records (succeeded / failed / skipped)", f"{s['records']} ({s['succeeded']} / {s['failed']} / {s['skipped']})"),
+        ("records (succeeded / failed / skipped)",
+         f"{s['records']} ({s['succeeded']} / {s['failed']} / {s['skipped']})"),
         ("success rate", _pct(s["success_rate"])),
         ("accuracy before attack", _pct(s["accuracy_before"])),
         ("accuracy under attack", _pct(s["accuracy_under_attack"])),
-        ("words changed: mean / median / std", f"{_fmt(wc['mean'], 2)} / {_fmt(wc['median'], 1)} / {_fmt(wc['std'], 2)}"),
+        ("words changed: mean / median / std",
+         f"{_fmt(wc['mean'], 2)} / {_fmt(wc['median'], 1)} / {_fmt(wc['std'], 2)}"),
         ("words changed: min / max", f"{_fmt(wc['min'])} / {_fmt(wc['max'])}"),
         ("% of words changed (mean)", _fmt(pc["mean"], 2)),
         ("mean sentence length (tokens)", _fmt(s["mean_length"], 2)),
@@ -74,8 +76,9 @@ def highlighted(record: dict) -> str:
 
     text, pieces, cursor = record["original"], [], 0
     for c in sorted(record["changes"], key=lambda c: c["start"]):
+        old = escape(text[c["start"] : c["end"]])
         pieces += [escape(text[cursor : c["start"]]),
-                   f"[bold]\\[[/][red strike]{escape(text[c['start']:c['end']])}[/] -> [bold green]{escape(c['new'])}[/][bold]][/]"]
+                   f"[bold]\\[[/][red strike]{old}[/] -> [bold green]{escape(c['new'])}[/][bold]][/]"]
         cursor = c["end"]
     pieces.append(escape(text[cursor:]))
     return "".join(pieces)

@@ -62,19 +62,22 @@ def test_constraints_hold_in_every_record(sample, tmp_path):
             assert new in d.candidates[old].tolist()
 
 
-def test_sign_matching_equals_brute_force_over_a_small_dictionary():
+@pytest.mark.parametrize("fused", [True, False])
+def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused):
     torch.manual_seed(0)
     table = torch.randn(40, 6)
+    table[7] = table[9]  # a duplicate row: ties must go to the lower id
     current = torch.randint(2, 40, (25,))
     signs = torch.sign(torch.randn(25, 6))
     signs[0, :3] = 0.0  # zero gradient components too
     allowed = torch.rand(40) > 0.2
-    best, dist = sign_match(table, current, signs, allowed)
+    best, dist = sign_match(table, current, signs, allowed, chunk=7, fused=fused)
     for j in range(25):
         brute = [(sum(abs(float(torch.sign(table[z, k] - table[current[j], k])) - float(signs[j, k]))
                       for k in range(6)), z) for z in range(40) if allowed[z] and z != current[j]]
         assert (dist[j].item(), best[j].item()) == min(brute)
-    assert torch.equal(sign_distance(table, table[current], signs).shape and dist, dist)
+    full = sign_distance(table, table[current], signs)
+    assert torch.equal(full.gather(1, best[:, None]).squeeze(1), dist)
 
 
 def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():

@@ -33,12 +33,14 @@ SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 @dataclass
 class AttackSettings:
     """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper).
-    ``top_positions``/``verify``: greedy mode's positions scored and candidates verified per step."""
+    Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
+    first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass."""
 
     method: str = "papernot"
     max_change: float | None = None
-    top_positions: int = 8
-    verify: int = 4
+    top_positions: int = 16
+    words_per_position: int = 1
+    verify: int = 8
     seed: int = 0
 
 
@@ -117,12 +119,13 @@ class SequenceAttack:
             gain = (self.table[words.clamp(min=0)] * g[:, :, None]).sum(-1) - base
             gain = gain.masked_fill(words < 0, -float("inf"))
         gain = gain.masked_fill(~torch.isfinite(top_val)[..., None], -float("inf"))
-        best_gain, best_z = gain.max(2)  # the best substitute of each position: (b, P)
-        n_cand = min(self.settings.verify, n_pos)
-        cand_gain, p_idx = best_gain.topk(n_cand, dim=1)  # distinct positions, best first-order gain first
-        pos = top_pos.gather(1, p_idx)
-        z_idx = best_z.gather(1, p_idx)
-        sub = z_idx if words is None else words.gather(2, best_z[..., None]).squeeze(2).gather(1, p_idx)
+        k = min(self.settings.words_per_position, gain.shape[2])
+        top_gain, top_z = gain.topk(k, dim=2)  # the best substitutes of each position: (b, P, k)
+        n_cand = min(self.settings.verify, n_pos * k)
+        cand_gain, flat = top_gain.flatten(1).topk(n_cand, dim=1)  # best first-order gains first
+        pos = top_pos.gather(1, flat // k)
+        z_idx = top_z.flatten(1).gather(1, flat)
+        sub = z_idx if words is None else words.flatten(1).gather(1, (flat // k) * words.shape[2] + z_idx)
         valid = torch.isfinite(cand_gain)
         trial = ids[:, None, :].repeat(1, n_cand, 1)
         trial.scatter_(2, pos[..., None], torch.where(valid, sub, ids.gather(1, pos))[..., None])

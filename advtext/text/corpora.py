@@ -101,7 +101,8 @@ def read_text_file(path: str | Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise AdvtextError(f"{path} is not UTF-8 (bad byte at line {line}): convert it, e.g. `iconv -t utf-8`") from None
+        raise AdvtextError(f"{path} is not UTF-8 (bad byte at line {line}): convert it, e.g. with "
+                           "`iconv -t utf-8`") from None
     if not text.strip():
         raise AdvtextError(f"{path} is empty: give a file with at least one text")
     return text.lstrip("\ufeff")

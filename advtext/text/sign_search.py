@@ -14,7 +14,7 @@ import torch
 
 try:
     from numba import njit, prange
-except ImportError:  # pragma: no cover - numba is a declared dependency; this keeps import errors readable
+except ImportError:  # pragma: no cover - numba is declared; without it (e.g. on an odd platform) the tensor path runs
     njit = prange = None
 
 
@@ -51,14 +51,17 @@ def sign_distance(table: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torc
 
 
 def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
-               chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 64, fused: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Best substitute id per query (-1 when none is allowed) and its distance.
 
     ``table`` (V, E) embeddings, ``current`` (n,) ids of the words being replaced (never chosen),
-    ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives.
+    ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives: the fused numba
+    kernel on the CPU (``fused=None`` picks it there), chunked tensor operations elsewhere.
     """
     global _KERNEL
-    if table.device.type == "cpu" and njit is not None:
+    if fused is None:
+        fused = table.device.type == "cpu" and njit is not None
+    if fused:
         if _KERNEL is None:
             _KERNEL = _numba_kernel()
         t = table.detach().float().contiguous().numpy()
