@@ -1,0 +1,81 @@
+"""The text workflow through the command line, as a user runs it: train, eval, attack, resume, stats."""
+
+import json
+
+import pytest
+
+from cli_helpers import run_cli
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *args: run_cli(list(args), capsys, monkeypatch)
+
+
+def test_train_attack_stats_on_real_snippets(cli, rotten, tmp_path):
+    corpus = tmp_path / "rt.jsonl"
+    rows = [{"review": t, "y": y} for t, y in zip(rotten["train"]["text"][:4000], rotten["train"]["label"][:4000])]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    code, out, err = cli("train", "--corpus", corpus, "--text-column", "review", "--label-column", "y",
+                         "--epochs", "2", "--max-len", "40", "--embed-dim", "32", "--hidden-size", "32", "--out", run)
+    assert code == 0, err
+    assert "accuracy" in out and (run / "model.safetensors").exists()
+    assert json.loads((run / "config.json").read_text())["history"]
+
+    code, out, err = cli("eval", run, "--corpus", corpus, "--text-column", "review", "--label-column", "y", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["n"] > 300 and len(report["confusion_matrix"]) == 2
+
+    texts = tmp_path / "mine.txt"
+    texts.write_text("a gorgeous, moving and funny film\n\nthe plot is a dull, lifeless mess\nqwxz zzqy\n")
+    records_file = tmp_path / "a.jsonl"
+    code, out, err = cli("attack", run, "--input", texts, "--method", "greedy", "--out", records_file)
+    assert code == 0, err
+    records = [json.loads(line) for line in records_file.read_text().splitlines()[1:]]
+    assert len(records) == 3
+    by_text = {r["original"]: r for r in records}
+    assert by_text["qwxz zzqy"]["status"] == "skipped" and by_text["qwxz zzqy"]["reason"] == "no in-vocabulary word"
+    # resuming a finished file attacks nothing again
+    code, out, err = cli("attack", run, "--input", texts, "--method", "greedy", "--out", records_file)
+    assert code == 0 and len(records_file.read_text().splitlines()) == 4
+
+    code, out, err = cli("stats", records_file, "--json", "--plots", tmp_path / "plots")
+    summary = json.loads(out)
+    assert code == 0 and summary["records"] == 3 and summary["skipped"] >= 1
+    assert (tmp_path / "plots" / "words_changed.png").stat().st_size > 1000
+
+
+def test_attack_bad_input(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    code, _, err = cli("attack", run, "--input", empty, "--out", tmp_path / "a.jsonl")
+    assert code == 2 and "is empty" in err
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("un film tr\xe8s beau\n".encode("latin-1"))
+    code, _, err = cli("attack", run, "--input", latin, "--out", tmp_path / "a.jsonl")
+    assert code == 2 and "not UTF-8" in err
+    code, _, err = cli("attack", run, "--corpus", "rotten-tomatoes", "--goal", "targeted:5", "--out", tmp_path / "a")
+    assert code == 2 and "out of range" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("attack", run, "--corpus", "rotten-tomatoes", "--dictionary", "glove:x", "--out", tmp_path / "a")
+    assert code == 2 and "cosine threshold" in err
+
+
+def test_goal_already_met_is_recorded_as_skipped(cli, small_clf, rotten, tmp_path):
+    run, clf = small_clf
+    texts = rotten["test"]["text"][:40]
+    pred = clf.predict_proba(texts).argmax(1).tolist()
+    target = pred[0]
+    f = tmp_path / "t.txt"
+    f.write_text("\n".join(texts[:10]) + "\n")
+    out = tmp_path / "a.jsonl"
+    code, _, err = cli("attack", run, "--input", f, "--goal", f"targeted:{target}", "--out", out)
+    assert code == 0, err
+    records = sorted((json.loads(line) for line in out.read_text().splitlines()[1:]), key=lambda r: r["id"])
+    assert [r["id"] for r in records] == list(range(10))
+    for r, p in zip(records, pred[:10]):
+        if p == target:
+            assert r["status"] == "skipped" and r["changes"] == []
+        elif r["status"] == "succeeded":
+            assert r["pred_after"] == target
