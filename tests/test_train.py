@@ -57,3 +57,18 @@ def test_cli_help_runs_as_a_script():
     out = subprocess.run([sys.executable, "cli.py", "--help"], capture_output=True, text=True, check=True)
     for command in ("train", "eval", "attack", "stats", "image"):
         assert command in out.stdout
+
+
+def test_suffix_only_substitution_check_equals_full_forward_passes():
+    from advtext.text.models import full_substitution_logits
+
+    for pooling, layers in (("mean", 1), ("last", 1), ("mean", 2)):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(vocab_size=30, embed_dim=6, hidden_size=5, pooling=pooling,
+                                        num_layers=layers)).eval()
+        ids = torch.tensor([[3, 4, 5, 6, 7, 8], [9, 10, 11, 0, 0, 0], [12, 0, 0, 0, 0, 0]])
+        row = torch.tensor([0, 0, 0, 1, 1, 2])
+        pos = torch.tensor([0, 3, 5, 1, 2, 0])
+        word = torch.tensor([20, 21, 22, 23, 24, 25])
+        fast = model.substitution_logits(ids, row, pos, word)
+        assert torch.allclose(fast, full_substitution_logits(model, ids, row, pos, word), atol=1e-5)

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import torch
 
-from advtext.engine import attack_mode, evaluate, gradient
+from advtext.engine import attack_mode, gradient
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
+from advtext.text.models import substitution_logits
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
@@ -127,10 +128,10 @@ class SequenceAttack:
         z_idx = top_z.flatten(1).gather(1, flat)
         sub = z_idx if words is None else words.flatten(1).gather(1, (flat // k) * words.shape[2] + z_idx)
         valid = torch.isfinite(cand_gain)
-        trial = ids[:, None, :].repeat(1, n_cand, 1)
-        trial.scatter_(2, pos[..., None], torch.where(valid, sub, ids.gather(1, pos))[..., None])
-        trial = trial.flatten(0, 1)
-        log_probs = torch.log_softmax(evaluate(self.model, trial).float(), -1)
+        row = torch.arange(b, device=ids.device).repeat_interleave(n_cand)
+        word = torch.where(valid, sub, ids.gather(1, pos)).flatten()
+        logits = substitution_logits(self.model, ids, row, pos.flatten(), word)
+        log_probs = torch.log_softmax(logits.float(), -1)
         y = labels.repeat_interleave(n_cand)
         score = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
         score = score.view(b, n_cand).masked_fill(~valid, -float("inf"))

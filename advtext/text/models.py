@@ -92,6 +92,72 @@ class LSTMClassifier(nn.Module):
         mask = ids != 0
         return self.forward_embeddings(self.embedding(ids), mask)
 
+    def _cell_states(self, emb: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Cell states (B, T, H) of a one-layer forward LSTM, rebuilt from its outputs ``h``.
+
+        The gates of every step come from one batched product with the previous outputs; only the
+        cheap elementwise recurrence c_t = f_t * c_{t-1} + i_t * g_t runs step by step.
+        """
+        lstm = self.lstm
+        h_prev = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)
+        gates = emb @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h_prev @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, _ = gates.chunk(4, dim=-1)
+        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        c, states = h.new_zeros(h.shape[0], h.shape[2]), []
+        for t in range(h.shape[1]):
+            c = f[:, t] * c + i[:, t] * g[:, t]
+            states.append(c)
+        return torch.stack(states, dim=1)
+
+    def substitution_logits(self, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
+                            word: torch.Tensor) -> torch.Tensor:
+        """Logits (N, C) of ``ids[row]`` with the word at ``pos`` replaced by ``word`` (all (N,)).
+
+        A one-layer forward LSTM reruns only each candidate's suffix, from the state just before
+        the changed word (the prefix is shared with the unchanged sentence), so checking many
+        one-word substitutions costs about half as much as full forward passes.
+        """
+        if self.cfg.num_layers != 1 or self.cfg.bidirectional:
+            return full_substitution_logits(self, ids, row, pos, word)
+        mask = ids != 0
+        emb = self.embedding(ids)
+        h, _ = self.lstm(emb)
+        c = self._cell_states(emb, h)
+        before = (pos - 1).clamp(min=0)
+        first = (pos == 0)[:, None]
+        h0 = h[row, before].masked_fill(first, 0.0)
+        c0 = c[row, before].masked_fill(first, 0.0)
+        suffix_len = mask.sum(1)[row] - pos
+        steps = torch.arange(int(suffix_len.max()), device=ids.device)
+        suffix_mask = steps[None] < suffix_len[:, None]
+        suffix = ids[row[:, None], (pos[:, None] + steps[None]).clamp(max=ids.shape[1] - 1)]
+        suffix[:, 0] = word
+        suffix = suffix * suffix_mask
+        out, _ = self.lstm(self.embedding(suffix), (h0[None].contiguous(), c0[None].contiguous()))
+        out = out * suffix_mask.unsqueeze(-1).to(out.dtype)
+        if self.cfg.pooling == "mean":
+            prefix = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h.cumsum(1)], dim=1)[row, pos]
+            pooled = (prefix + out.sum(1)) / (suffix_len + pos)[:, None].to(out.dtype)
+        else:
+            pooled = out[torch.arange(len(row), device=ids.device), suffix_len - 1]
+        return self.fc(self.dropout(pooled))
+
+
+def full_substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
+                             word: torch.Tensor) -> torch.Tensor:
+    """Logits of ``ids[row]`` with ``ids[row, pos] = word``, by full forward passes (any model)."""
+    trial = ids[row].clone()
+    trial[torch.arange(len(row), device=ids.device), pos] = word
+    return model(trial)
+
+
+def substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
+                        word: torch.Tensor) -> torch.Tensor:
+    """One-word substitutions of a batch, checked as cheaply as the model allows."""
+    if isinstance(model, LSTMClassifier):
+        return model.substitution_logits(ids, row, pos, word)
+    return full_substitution_logits(model, ids, row, pos, word)
+
 
 class WordCNN(nn.Module):
     """Kim (2014): parallel 1-D convolutions over embeddings, max-pooled over time, dropout, linear."""
