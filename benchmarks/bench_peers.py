@@ -61,6 +61,8 @@ PEERS = [  # (tag, venv, script, args, label); the tag is also the row's key
 ]
 
 
+# sec/sent of the same rows in /work/shared/peers/README.md (imdb100, quiet 2-core machine, harness's own LSTM)
+QUIET_README = "papernot_ref 0.047 s, OpenAttack FD (vocab, sign fixed) 0.273 s, TextAttack gradient/gradient 0.012 s"
 SHORT = {"bench_ref": "papernot_ref", "bench_oa_vocab_loss": "OpenAttack FD",
          "bench_ta_grad_grad": "TextAttack gradient"}
 
@@ -250,6 +252,15 @@ def write_report(results: list[dict], stats: dict, diff: float, meta: dict) -> N
         f"- advtext greedy runs at least 2x faster than TextAttack's gradient attack: "
         f"**{'yes' if ratio >= 2 else 'no'}** ({ta['sec']:.4f} / {gre['sec']:.4f} s per review = {ratio:.2f}x).",
     ]
+    busy = [r for r in results if r["load"] > 0.5]
+    if busy and len(busy) < len(results):
+        findings.append(
+            "\n**Caveat: the rows did not run under the same conditions.** Other jobs kept the CPUs busy when "
+            + ", ".join(f"{SHORT.get(r['key'], 'advtext ' + r['key'])} ({100 * r['load']:.0f} %)" for r in busy)
+            + " started, and a busy 2-core machine slows torch's 2-thread kernels far more than proportionally. "
+            "For scale, the harness README's quiet-machine timings (its own LSTM of the same architecture, same "
+            f"harness, same kind of machine) are: {QUIET_README}; compare advtext against those too before "
+            "quoting a ratio.")
     load = meta.get("load_end")
     load = f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}" if load else "n/a"
     mismatch = ", ".join(f"{SHORT.get(r['key'], 'advtext ' + r['key'])} {r['tok_mismatch']}" for r in results)
