@@ -34,7 +34,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("PEERS_HARNESS", "/work/shared/peers"))
-ROOT = Path(os.environ.setdefault("PEERS_ROOT", str(REPO / "benchmarks" / ".peers")))
+ROOT = Path(os.environ.get("PEERS_ROOT", str(REPO / "benchmarks" / ".peers"))).resolve()
+os.environ["PEERS_ROOT"] = str(ROOT)  # absolute: the harness scripts run with the harness folder as cwd
 OUT_MD = REPO / "benchmarks" / "results" / "peers.md"
 DS = "imdb100"
 
