@@ -39,7 +39,7 @@ class AttackSettings:
 
     method: str = "papernot"
     max_change: float | None = None
-    top_positions: int = 16
+    top_positions: int = 8
     words_per_position: int = 1
     verify: int = 8
     seed: int = 0
@@ -76,6 +76,8 @@ class SequenceAttack:
         self.table = model.embedding.weight.detach()
         self.device = self.table.device
         self.dictionary = dictionary.to(self.device)
+        self.allowed_ids = self.dictionary.allowed.nonzero().flatten()
+        self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()  # (E, V') for greedy's product
 
     def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (b, C) and the goal objective's gradient w.r.t. the embeddings (b, T, E)."""
@@ -90,7 +92,10 @@ class SequenceAttack:
         return torch.cat(kept), grad
 
     def _papernot_step(self, ids, grad, open_positions, priority):
-        """Random untried position; the sign-matching substitute from the dictionary."""
+        """Random untried position; the sign-matching substitute from the dictionary.
+
+        Returns positions, substitutes (-1: none), extra forward passes and (None) checked probabilities.
+        """
         pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
         rows = torch.arange(ids.shape[0], device=ids.device)
         current = ids[rows, pos]
@@ -99,10 +104,13 @@ class SequenceAttack:
             best, _ = sign_match(self.table, current, signs, self.dictionary.allowed)
         else:
             best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
-        return pos, best.to(ids.device), 0
+        return pos, best.to(ids.device), 0, None
 
     def _greedy_step(self, ids, grad, open_positions, labels):
-        """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified."""
+        """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
+
+        Returns like ``_papernot_step``, with the verified probabilities of each chosen substitution.
+        """
         b, width = ids.shape
         n_pos = min(self.settings.top_positions, width)
         saliency = grad.norm(dim=-1).masked_fill(~open_positions, -float("inf"))
@@ -110,23 +118,25 @@ class SequenceAttack:
         g = grad.gather(1, top_pos[..., None].expand(-1, -1, grad.shape[-1]))  # (b, P, E)
         current = ids.gather(1, top_pos)  # (b, P)
         base = (self.table[current] * g).sum(-1, keepdim=True)
+        k = self.settings.words_per_position
         if self.dictionary.candidates is None:
-            gain = g @ self.table.T - base  # (b, P, V)
-            gain = gain.masked_fill(~self.dictionary.allowed, -float("inf"))
-            gain.scatter_(2, current[..., None], -float("inf"))
-            words = None
+            # one product with the allowed words only; the constant e_x . g is subtracted after the top-k,
+            # and one spare is kept in case the current word itself ranks among the best
+            scores, index = (g @ self.allowed_table_t).topk(min(k + 1, self.allowed_ids.numel()), dim=2)
+            words = self.allowed_ids[index]
         else:
             words = self.dictionary.candidates[current]  # (b, P, K)
-            gain = (self.table[words.clamp(min=0)] * g[:, :, None]).sum(-1) - base
-            gain = gain.masked_fill(words < 0, -float("inf"))
+            scores = (self.table[words.clamp(min=0)] * g[:, :, None]).sum(-1)
+            scores = scores.masked_fill(words < 0, -float("inf"))
+        gain = (scores - base).masked_fill(words == current[..., None], -float("inf"))
         gain = gain.masked_fill(~torch.isfinite(top_val)[..., None], -float("inf"))
-        k = min(self.settings.words_per_position, gain.shape[2])
-        top_gain, top_z = gain.topk(k, dim=2)  # the best substitutes of each position: (b, P, k)
+        top_gain, top_k = gain.topk(min(k, gain.shape[2]), dim=2)  # the best substitutes of each position
+        top_word = words.gather(2, top_k)
+        k = top_gain.shape[2]
         n_cand = min(self.settings.verify, n_pos * k)
         cand_gain, flat = top_gain.flatten(1).topk(n_cand, dim=1)  # best first-order gains first
         pos = top_pos.gather(1, flat // k)
-        z_idx = top_z.flatten(1).gather(1, flat)
-        sub = z_idx if words is None else words.flatten(1).gather(1, (flat // k) * words.shape[2] + z_idx)
+        sub = top_word.flatten(1).gather(1, flat)
         valid = torch.isfinite(cand_gain)
         row = torch.arange(b, device=ids.device).repeat_interleave(n_cand)
         word = torch.where(valid, sub, ids.gather(1, pos)).flatten()
@@ -138,7 +148,8 @@ class SequenceAttack:
         choice = score.argmax(1)
         rows = torch.arange(b, device=ids.device)
         best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))
-        return pos[rows, choice], best, n_cand
+        checked = log_probs.exp().view(b, n_cand, -1)[rows, choice]
+        return pos[rows, choice], best, n_cand, checked
 
     @torch.no_grad()
     def run(self, rows: list[list[int]], labels: list[int], keys: list[int]) -> list[Outcome]:
@@ -191,13 +202,19 @@ class SequenceAttack:
                     break
                 avail = open_positions[active]
                 if self.settings.method == "papernot":
-                    pos, sub, extra = self._papernot_step(ids[active], grad, avail, priority[active])
+                    pos, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active])
                 else:
-                    pos, sub, extra = self._greedy_step(ids[active], grad, avail, y[active])
+                    pos, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active])
                 forwards[active.cpu()] += extra
                 ok = sub >= 0
                 ids[active[ok], pos[ok]] = sub[ok]
                 open_positions[active, pos] = False  # each position is tried once, replaced or not
+                if checked is not None:  # the verifying forward pass already shows which rows reached the goal
+                    reached = ok & self.goal.done(checked, y[active])
+                    for r in active[reached].tolist():
+                        status[r] = SUCCEEDED
+                    probs_after[active[reached].cpu()] = checked[reached].cpu()
+                    active = active[~reached]
         return [Outcome(status[r], ids[r, : len(rows[r])].tolist(),
                         (ids[r, : len(rows[r])] != original[r, : len(rows[r])]).nonzero().flatten().tolist(),
                         probs_before[r].tolist(), probs_after[r].tolist(), int(forwards[r]), int(backwards[r]),
