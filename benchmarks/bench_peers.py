@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HARNESS = Path(os.environ.get("PEERS_HARNESS", "/work/shared/peers"))
+HARNESS = Path(os.environ.get("PEERS_HARNESS", Path(__file__).resolve().parents[2] / "shared" / "peers"))
 ROOT = Path(os.environ.get("PEERS_ROOT", str(REPO / "benchmarks" / ".peers"))).resolve()
 os.environ["PEERS_ROOT"] = str(ROOT)  # absolute: the harness scripts run with the harness folder as cwd
 OUT_MD = REPO / "benchmarks" / "results" / "peers.md"
@@ -62,7 +62,7 @@ PEERS = [  # (tag, venv, script, args, label); the tag is also the row's key
 ]
 
 
-# sec/sent of the same rows in /work/shared/peers/README.md (imdb100, quiet 2-core machine, harness's own LSTM)
+# sec/sent of the same rows in ../shared/peers/README.md (imdb100, quiet 2-core machine, harness's own LSTM)
 QUIET_README = "papernot_ref 0.047 s, OpenAttack FD (vocab, sign fixed) 0.273 s, TextAttack gradient/gradient 0.012 s"
 SHORT = {"bench_ref": "papernot_ref", "bench_oa_vocab_loss": "OpenAttack FD",
          "bench_ta_grad_grad": "TextAttack gradient"}

@@ -12,7 +12,7 @@
 set -euo pipefail
 N=${1:-200}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS_HARNESS=${PEERS_HARNESS:-/work/shared/peers}
+export PEERS_HARNESS=${PEERS_HARNESS:-$(cd "$REPO/../shared/peers" && pwd)}
 export PEERS_ROOT=${PEERS_ROOT:-$REPO/benchmarks/.peers}
 mkdir -p "$PEERS_ROOT"
 cd "$PEERS_ROOT"
