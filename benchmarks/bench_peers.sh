@@ -42,4 +42,6 @@ if [ ! -f data/nltk_data/corpora/stopwords/english ] || [ ! -f data/nltk_data/co
 fi
 
 cd "$REPO"
+# the victim: advtext's default IMDB LSTM (the README's train command), trained once
+[ -f runs/imdb-lstm/model.safetensors ] || .venv/bin/python cli.py train --corpus imdb --max-len 100 --out runs/imdb-lstm
 exec .venv/bin/python benchmarks/bench_peers.py --n "$N"
