@@ -39,10 +39,11 @@ def save_model(run_dir: Path, model: nn.Module, config: dict) -> None:
 def load_config(run_dir: str | Path, domain: str) -> dict:
     """The run's config; errors for a missing run, a broken config, or the other domain's model."""
     run_dir = Path(run_dir)
+    train = "advtext image train" if domain == "image" else "advtext train"
     if not run_dir.is_dir():
-        raise AdvtextError(f"run directory {run_dir} not found: train one with `advtext train --out {run_dir}`")
+        raise AdvtextError(f"run directory {run_dir} not found: train one with `{train} --out {run_dir}`")
     if not (run_dir / WEIGHTS).exists() or not (run_dir / CONFIG).exists():
-        raise AdvtextError(f"{run_dir} holds no model ({WEIGHTS} + {CONFIG}): train one with `advtext train`")
+        raise AdvtextError(f"{run_dir} holds no model ({WEIGHTS} + {CONFIG}): train one with `{train}`")
     try:
         config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):

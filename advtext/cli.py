@@ -104,7 +104,8 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     from advtext.text.embeddings import GLOVE_DIM, glove_matrix
     from advtext.text.models import ModelConfig, build_model
     from advtext.text.tokenizer import Vocabulary
-    from advtext.text.train import TrainSettings, classification_report, fit, seed_everything
+    from advtext.text.train import fit_text
+    from advtext.training import TrainSettings, classification_report, seed_everything
 
     if glove and embed_dim not in (None, GLOVE_DIM):
         raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
@@ -133,7 +134,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     click.echo(f"training {architecture} on {corpus}: {len(train_texts)} train / {len(val_texts)} validation texts, "
                f"vocabulary {len(vocab)}, max_len {max_len}, device {dev}", err=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
-    history = fit(clf, train_texts, train_labels, val_texts, val_labels, settings,
+    history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
                   log=lambda m: click.echo(m, err=True))
     report = {}
     if "test" in data:
@@ -155,7 +156,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
     """Re-evaluate a saved text model on a corpus split."""
     from advtext.report import print_classification_report
     from advtext.text.classifier import TextClassifier
-    from advtext.text.train import classification_report
+    from advtext.training import classification_report
 
     clf = TextClassifier.load(run, device)
     texts, labels = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
@@ -316,6 +317,26 @@ def demo(ctx, out, limit):
                    method=method, out=records)
         for path in write_attack_plots(attack_summary(read_records(records)[1]), out / f"plots-{method}"):
             click.echo(f"wrote {path}", err=True)
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@corpus_options
+@click.option("--split", default="test", show_default=True)
+@click.option("--unit", type=int, default=0, show_default=True, help="hidden unit of the LSTM state")
+@click.option("--top", type=int, default=8, show_default=True, callback=_positive, help="sentences per list")
+@click.option("--device", default="auto", show_default=True)
+def probe(run, corpus, text_column, label_column, empty, max_words, seed, split, unit, top, device):
+    """Szegedy et al. 2013 on text: the sentences that most excite one LSTM unit beside a random direction."""
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.probe import text_probe
+
+    clf = TextClassifier.load(run, device)
+    texts, _ = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
+    for name, rows in text_probe(clf, texts, unit, top, seed).items():
+        click.echo(f"== {name}")
+        for text in rows:
+            click.echo(f"  - {text[:200]}")
 
 
 def _add_subgroups() -> None:

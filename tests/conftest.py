@@ -9,7 +9,8 @@ from advtext.text.classifier import TextClassifier
 from advtext.text.corpora import load_corpus
 from advtext.text.models import ModelConfig, build_model
 from advtext.text.tokenizer import Vocabulary
-from advtext.text.train import TrainSettings, fit
+from advtext.text.train import fit_text
+from advtext.training import TrainSettings
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,7 @@ def small_clf(rotten, tmp_path_factory):
     cfg = ModelConfig(vocab_size=len(vocab), embed_dim=64, hidden_size=64)
     clf = TextClassifier(build_model(cfg), vocab, 40)
     val = rotten["validation"].select(range(500))
-    fit(clf, train["text"], train["label"], val["text"], val["label"], TrainSettings(epochs=3, seed=0),
+    fit_text(clf, train["text"], train["label"], val["text"], val["label"], TrainSettings(epochs=3, seed=0),
         log=lambda m: None)
     run = tmp_path_factory.mktemp("run")
     clf.save(run)

@@ -5,7 +5,7 @@ import torch
 
 from advtext.text.classifier import TextClassifier, pad_ids
 from advtext.text.models import ModelConfig, build_model
-from advtext.text.train import accuracy
+from advtext.training import accuracy
 
 
 def test_small_real_training_run_clearly_beats_chance(small_clf, rotten):
@@ -39,7 +39,8 @@ def test_forward_from_ids_equals_forward_from_embeddings():
 
 def test_same_seed_gives_same_weights(rotten):
     from advtext.text.tokenizer import Vocabulary
-    from advtext.text.train import TrainSettings, fit
+    from advtext.text.train import fit_text
+    from advtext.training import TrainSettings
 
     train = rotten["train"].select(range(300))
     weights = []
@@ -47,7 +48,7 @@ def test_same_seed_gives_same_weights(rotten):
         vocab = Vocabulary.build(train["text"], max_size=500)
         torch.manual_seed(0)
         clf = TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), embed_dim=8, hidden_size=8)), vocab, 20)
-        fit(clf, train["text"], train["label"], train["text"][:50], train["label"][:50],
+        fit_text(clf, train["text"], train["label"], train["text"][:50], train["label"][:50],
             TrainSettings(epochs=1, seed=3), log=lambda m: None)
         weights.append(clf.model.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -45,9 +45,9 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
     from advtext.image.classifier import ImageClassifier
     from advtext.image.mnist import load_mnist
     from advtext.image.models import ImageModelConfig, build_image_model
-    from advtext.image.train import fit
+    from advtext.image.train import fit_images
     from advtext.report import print_classification_report
-    from advtext.text.train import TrainSettings, classification_report, seed_everything
+    from advtext.training import TrainSettings, classification_report, seed_everything
 
     run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
@@ -62,7 +62,7 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
     click.echo(f"training {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}",
                err=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
-    history = fit(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True))
+    history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True))
     report = classification_report(clf, *load_mnist("test"))
     clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
              created=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -216,7 +216,7 @@ def eval_cmd(run, count, metric, gamma, device, as_json):
     from advtext.image.mnist import load_mnist
     from advtext.image.robustness import fgsm_minimal_eps, jsma_minimal_l0, summarize
     from advtext.report import print_classification_report
-    from advtext.text.train import classification_report
+    from advtext.training import classification_report
 
     check_jsma_args(1.0, gamma)
     clf = ImageClassifier.load(run, device)

@@ -1,0 +1,114 @@
+"""The training loop shared by text and image classifiers: one optimisation pass over batches,
+validation every epoch, early stopping on validation accuracy, seeds, and the final report.
+
+A classifier here is anything with ``model``, ``num_classes`` and ``predict_proba(inputs)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from advtext.progress import progress_bar
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 2e-3
+    patience: int = 2
+    grad_clip: float = 5.0
+    seed: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings: TrainSettings,
+                optimizer: torch.optim.Optimizer, description: str, loss_fn: LossFn | None = None) -> float:
+    """One pass over ``batches`` of (inputs, labels); returns the mean training loss.
+
+    ``loss_fn(model, x, y) -> loss`` replaces plain cross-entropy (adversarial training uses it).
+    """
+    model.train()
+    loss_sum, seen = 0.0, 0
+    with progress_bar(total, description) as bar:
+        for x, y in batches:
+            loss = loss_fn(model, x, y) if loss_fn else nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            loss_sum += loss.item() * len(y)
+            seen += len(y)
+            bar.advance(len(y), loss=loss_sum / seen)
+    return loss_sum / max(seen, 1)
+
+
+def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: int,
+        validate: Callable[[], float], settings: TrainSettings, log: Callable[[str], None] = print,
+        loss_fn: LossFn | None = None) -> list[dict]:
+    """Train for ``settings.epochs`` with validation accuracy every epoch and early stopping.
+
+    ``epoch_batches()`` yields one epoch's shuffled batches. The best epoch's weights are kept.
+    Returns one dict of figures per epoch.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    history, best, best_state, stale = [], -1.0, None, 0
+    for epoch in range(1, settings.epochs + 1):
+        start = time.perf_counter()
+        loss = train_epoch(model, epoch_batches(), total, settings, optimizer, f"epoch {epoch}/{settings.epochs}",
+                           loss_fn)
+        seconds = time.perf_counter() - start
+        val_acc = validate()
+        history.append({"epoch": epoch, "train_loss": round(loss, 5), "val_accuracy": round(val_acc, 5),
+                        "seconds": round(seconds, 2)})
+        log(f"epoch {epoch}: train loss {loss:.4f}  validation accuracy {val_acc:.4f}  ({seconds:.1f}s)")
+        if val_acc > best:
+            best, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def accuracy(clf, inputs, labels: Sequence[int]) -> float:
+    if not len(labels):
+        return float("nan")
+    pred = clf.predict_proba(inputs).argmax(-1)
+    return float((pred == torch.tensor(list(labels))).float().mean())
+
+
+def classification_report(clf, inputs, labels: Sequence[int]) -> dict:
+    """Accuracy, macro precision/recall/F1, per-class figures and the confusion matrix (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(labels)
+    pred = clf.predict_proba(inputs).argmax(-1).tolist()
+    classes = list(range(clf.num_classes))
+    p, r, f, support = precision_recall_fscore_support(labels, pred, labels=classes, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(labels, pred, labels=classes, average="macro", zero_division=0)
+    return {
+        "n": len(labels),
+        "accuracy": float(accuracy_score(labels, pred)),
+        "precision": float(mp), "recall": float(mr), "f1": float(mf),
+        "per_class": [{"class": c, "precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]),
+                       "support": int(support[c])} for c in classes],
+        "confusion_matrix": confusion_matrix(labels, pred, labels=classes).tolist(),
+    }
