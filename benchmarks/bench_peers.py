@@ -207,7 +207,7 @@ def run_peer(tag, venv, script, args, n) -> dict:
 def run_advtext(clf: TextClassifier, items: list[dict], method: str, batch_size: int, seed: int) -> dict:
     t0 = time.perf_counter()
     dictionary = build_dictionary("vocab", clf.vocab)
-    settings = AttackSettings(method=method, top_positions=16, verify=4, seed=seed)
+    settings = AttackSettings(method=method, seed=seed)  # the CLI's defaults
     attack = SequenceAttack(clf.model, Misclassification(), dictionary, settings)
     setup = time.perf_counter() - t0
     ids = clf.token_ids([it["text"] for it in items])
@@ -325,7 +325,7 @@ jobs** (load average at the end {load}), so timings are noisy; see the last colu
 * Rows: `papernot_ref.py --seed 0` (random position with replacement, max len(x) iterations);
   `run_openattack.py --config vocab --grad-sign loss` (whole vocabulary, max_iter = len(x));
   `run_textattack.py --transformation gradient --wir gradient` (top_n=1, NLTK stopwords protected, punctuation never
-  attacked); advtext `AttackSettings(method=..., top_positions=16, verify=4, seed={meta['seed']})`, goal
+  attacked); advtext `AttackSettings(method=..., seed={meta['seed']})` (the CLI's defaults), goal
   `Misclassification`, dictionary `vocab` (whole vocabulary, the paper's D; papernot mode draws untried positions).
 
 {tab}
@@ -384,7 +384,8 @@ def main():
                                    r["process_wall"], load))
         results[-1]["others"] = others.share
     for method, label in [("papernot", "advtext SequenceAttack papernot (batched)"),
-                          ("greedy", "advtext SequenceAttack greedy (batched, top_positions=16, verify=4)")]:
+                          ("greedy", "advtext SequenceAttack greedy (batched, top_positions="
+                                     f"{AttackSettings.top_positions}, verify={AttackSettings.verify})")]:
         load = wait_quiet(a.max_wait)
         with OthersCPU() as others:
             r = run_advtext(clf, items, method, a.batch_size, a.seed)
