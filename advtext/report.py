@@ -101,6 +101,7 @@ def write_attack_plots(s: dict, out_dir) -> list:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,7 @@ def write_attack_plots(s: dict, out_dir) -> list:
     ax.bar(list(hist), list(hist.values()), color="#4c72b0")
     ax.set(xlabel="words changed", ylabel="successful sentences",
            title=f"words changed per sentence (mean {_fmt(s['words_changed']['mean'], 2)})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     paths.append(out_dir / "words_changed.png")
     fig.savefig(paths[-1], dpi=120)
@@ -120,6 +122,7 @@ def write_attack_plots(s: dict, out_dir) -> list:
     ax.step(xs, [0.0] + [100 * v for v in curve.values()], where="post", color="#c44e52")
     ax.set(xlabel="word budget (words changed at most)", ylabel="success rate (%)", ylim=(0, 101),
            title="success rate against the word budget")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     paths.append(out_dir / "success_by_budget.png")
