@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 from advtext.errors import AdvtextError
+from advtext.text.attack import METHODS
+from advtext.text.corpora import EMPTY_POLICIES
+from advtext.text.models import ARCHITECTURES
 
 
 def _positive(ctx, param, value):
@@ -28,7 +31,7 @@ def corpus_options(f):
                      help="imdb, rotten-tomatoes, a .csv/.jsonl file, or hf:<dataset id>"),
         click.option("--text-column", default="text", show_default=True, help="text column of a CSV/JSONL corpus"),
         click.option("--label-column", default="label", show_default=True, help="label column (labels 0..k-1)"),
-        click.option("--empty", type=click.Choice(["skip", "refuse"]), default="skip", show_default=True,
+        click.option("--empty", type=click.Choice(EMPTY_POLICIES), default="skip", show_default=True,
                      help="rows with empty text: skip them (and say how many) or refuse the file"),
         click.option("--max-words", type=int, default=None, callback=_positive,
                      help="keep only texts of at most this many tokens (Papernot 2016: 100)"),
@@ -71,7 +74,7 @@ def cli():
 
 @cli.command()
 @corpus_options
-@click.option("--model", "architecture", type=click.Choice(["lstm", "cnn"]), default="lstm", show_default=True)
+@click.option("--model", "architecture", type=click.Choice(ARCHITECTURES), default="lstm", show_default=True)
 @click.option("--max-len", type=int, default=100, show_default=True, callback=_positive,
               help="truncate every text to this many tokens")
 @click.option("--vocab-size", type=int, default=20000, show_default=True, callback=_positive)
@@ -86,7 +89,7 @@ def cli():
               help="initialise the embeddings with GloVe 6B 50d (from `make setup`)")
 @click.option("--epochs", type=int, default=4, show_default=True, callback=_positive)
 @click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True)
 @click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
               help="stop after this many epochs without a better validation accuracy")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
@@ -119,6 +122,9 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
         parts = split_dataset(train_texts, train_labels, seed, fractions=(0.9, 0.1))
         train_texts, train_labels = parts["train"]["text"], parts["train"]["label"]
         val_texts, val_labels = parts["validation"]["text"], parts["validation"]["label"]
+    if len(train_texts) < 2 or len(val_texts) < 1:
+        raise AdvtextError(f"{corpus} is too small to train on ({len(train_texts)} train / {len(val_texts)} "
+                           "validation texts): give at least a few dozen texts")
     num_classes = check_labels(train_labels, f"{corpus} train split")
     seed_everything(seed)
     vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
@@ -180,7 +186,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
                    "(and --label-column; without it the model's prediction is the label)")
 @click.option("--n", "limit", type=int, default=None, callback=_positive, help="attack at most this many texts")
 @click.option("--only-correct", is_flag=True, help="take only texts the model classifies correctly (the paper's set)")
-@click.option("--method", type=click.Choice(["papernot", "greedy"]), default="papernot", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default="papernot", show_default=True,
               help="papernot: faithful (random position, sign-matching word); greedy: saliency + HotFlip, verified")
 @click.option("--goal", "goal_spec", default="untargeted", show_default=True,
               help="untargeted | targeted:T | confidence:P | source-target:S:T")
@@ -252,7 +258,7 @@ def read_user_texts(path: Path, text_column: str, label_column: str, empty: str,
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
         rows = read_records(path)
         if rows and label_column in rows[0]:
-            texts, labels = labeled_examples(rows, str(path), text_column, label_column, empty)
+            texts, labels = labeled_examples(rows, str(path), text_column, label_column, empty, all_classes=False)
             if max(labels) >= clf.num_classes:
                 raise AdvtextError(f"{path}: label {max(labels)} out of range, the model has classes "
                                    f"0..{clf.num_classes - 1}")
@@ -277,10 +283,10 @@ def stats(records_file, as_json, plots, examples):
     from advtext.metrics import attack_summary
     from advtext.report import print_attack_summary, print_examples, write_attack_plots
     from advtext.text.corpora import read_text_file
-    from advtext.text.run_attack import read_records
+    from advtext.text.run_attack import read_attack_file
 
     read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
-    config, records = read_records(records_file)
+    config, records = read_attack_file(records_file)
     if not records:
         raise AdvtextError(f"{records_file} holds no attack records yet: run `advtext attack` first")
     summary = attack_summary(records)
@@ -304,7 +310,7 @@ def demo(ctx, out, limit):
     """The main job end to end: train (or reuse) the IMDB LSTM, attack test reviews in both modes, report."""
     from advtext.metrics import attack_summary
     from advtext.report import write_attack_plots
-    from advtext.text.run_attack import read_records
+    from advtext.text.run_attack import read_attack_file
 
     run = out / "imdb-lstm"
     if (run / "model.safetensors").exists():
@@ -315,7 +321,7 @@ def demo(ctx, out, limit):
         records = out / f"attack-{method}.jsonl"
         ctx.invoke(attack, run=run, corpus="imdb", split="test", max_words=100, limit=limit, only_correct=True,
                    method=method, out=records)
-        for path in write_attack_plots(attack_summary(read_records(records)[1]), out / f"plots-{method}"):
+        for path in write_attack_plots(attack_summary(read_attack_file(records)[1]), out / f"plots-{method}"):
             click.echo(f"wrote {path}", err=True)
 
 
@@ -369,6 +375,6 @@ def main() -> None:
     except click.ClickException as e:
         click.echo(f"error: {e.format_message()}", err=True)
         sys.exit(2)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        click.echo(f"error: {e.strerror}: {e.filename} (check the path)", err=True)
+    except OSError as e:  # files and folders the user named: missing, unwritable, in the way
+        click.echo(f"error: {e.strerror or e}: {e.filename or ''} (check the path)", err=True)
         sys.exit(2)

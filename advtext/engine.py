@@ -23,12 +23,19 @@ def select_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AdvtextError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu or auto")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
-        raise AdvtextError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise AdvtextError(f"unknown device {name!r}: use auto, cpu or cuda[:N]")
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise AdvtextError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu or auto")
+        if (device.index or 0) >= count:
+            raise AdvtextError(f"device {name!r} does not exist: this machine has cuda:0..cuda:{count - 1}")
+    return device
 
 
 def _chunks(n: int, chunk_size: int | None) -> Iterator[slice]:

@@ -113,7 +113,7 @@ def parse_goal(spec: str, num_classes: int) -> Goal:
         source, target = cls(args[0]), cls(args[1])
         if source == target:
             raise AdvtextError(f"goal {spec!r}: source and target are the same class; choose two classes")
-        return SourceTargetMisclassification(target, source)
+        return SourceTargetMisclassification(target_class=target, source=source)
     if kind == "confidence" and len(args) == 1:
         try:
             threshold = float(args[0])

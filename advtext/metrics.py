@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
+from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 
 
 def _describe(values: list[float]) -> dict:

@@ -83,7 +83,8 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
             if stale >= settings.patience:
                 log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
                 break
-    model.load_state_dict(best_state)
+    if best_state is not None:  # None only when validation gave no figure at all
+        model.load_state_dict(best_state)
     model.eval()
     return history
 

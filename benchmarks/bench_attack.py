@@ -29,7 +29,7 @@ from advtext.metrics import attack_summary  # noqa: E402
 from advtext.text.attack import AttackSettings, SequenceAttack  # noqa: E402
 from advtext.text.classifier import TextClassifier  # noqa: E402
 from advtext.text.dictionary import build_dictionary  # noqa: E402
-from advtext.text.run_attack import read_records  # noqa: E402
+from advtext.text.run_attack import read_attack_file  # noqa: E402
 
 OUT = ROOT / "runs" / "bench" / "attacks"
 COMMON = ["--corpus", "imdb", "--split", "train", "--max-words", "100", "--only-correct", "--seed", "0"]
@@ -45,7 +45,7 @@ def attack_row(run: str, n: int, name: str, extra: list[str]) -> tuple[dict, flo
     subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], check=True, capture_output=True)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return attack_summary(read_records(out)[1]), wall, peak
+    return attack_summary(read_attack_file(out)[1]), wall, peak
 
 
 def unbatched_papernot(model, vocab_size: int, ids: list[int], label: int, rng: torch.Generator) -> tuple[bool, int]:
@@ -74,7 +74,7 @@ def unbatched_papernot(model, vocab_size: int, ids: list[int], label: int, rng: 
 def throughput(run: str, loop_n: int) -> list[str]:
     """Batched papernot mode against the unbatched loop, same model, same reviews, one process."""
     clf = TextClassifier.load(run, "cpu")
-    records = read_records(OUT / "papernot.jsonl")[1][:loop_n]
+    records = read_attack_file(OUT / "papernot.jsonl")[1][:loop_n]
     texts = [r["original"] for r in records]
     labels = [r["label"] for r in records]
     rows = clf.token_ids(texts)

@@ -8,7 +8,7 @@ import torch
 from advtext.goals import Misclassification, TargetedMisclassification
 from advtext.text.attack import AttackSettings, SequenceAttack
 from advtext.text.dictionary import build_dictionary, stopword_mask
-from advtext.text.run_attack import attack_texts, read_records
+from advtext.text.run_attack import adversarial_text, attack_texts, read_attack_file
 from advtext.text.sign_search import sign_distance, sign_match
 from advtext.text.tokenizer import words
 
@@ -35,6 +35,7 @@ def test_records_are_true_when_checked_from_scratch(sample, tmp_path, method):
     records = run_attack(clf, texts, labels, tmp_path / "a.jsonl", method=method)
     succeeded = [r for r in records if r["status"] == "succeeded"]
     assert len(succeeded) >= 0.9 * sum(r["status"] != "skipped" for r in records)
+    assert not [r["reason"] for r in records if "rewritten text" in r["reason"]]
     probs = clf.predict_proba([r["adversarial"] for r in succeeded])
     assert (probs.argmax(1) != torch.tensor([r["label"] for r in succeeded])).all()
     for r in records:
@@ -107,12 +108,13 @@ def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
     assert pick == {"untargeted": 4, "targeted": 3}
 
 
-def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path):
+@pytest.mark.parametrize("method", ["papernot", "greedy"])
+def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path, method):
     clf, texts, labels = sample
     clf.model.double()
     try:
-        batched = run_attack(clf, texts[:24], labels[:24], tmp_path / "b.jsonl", batch_size=24)
-        single = run_attack(clf, texts[:24], labels[:24], tmp_path / "s.jsonl", batch_size=1)
+        batched = run_attack(clf, texts[:24], labels[:24], tmp_path / "b.jsonl", method=method, batch_size=24)
+        single = run_attack(clf, texts[:24], labels[:24], tmp_path / "s.jsonl", method=method, batch_size=1)
     finally:
         clf.model.float()
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
@@ -130,7 +132,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(sample, tmp_path):
     strip = lambda rs: sorted(({k: v for k, v in r.items() if k != "seconds"} for r in rs),  # noqa: E731
                               key=lambda r: r["id"])
     assert len(resumed) == 30 and strip(resumed) == strip(whole)
-    assert len(read_records(part)[1]) == 30
+    assert len(read_attack_file(part)[1]) == 30
 
 
 def test_resuming_into_another_configuration_is_refused(sample, tmp_path):
@@ -142,3 +144,43 @@ def test_resuming_into_another_configuration_is_refused(sample, tmp_path):
     with pytest.raises(AdvtextError, match="different configuration"):
         run_attack(clf, texts[:5], labels[:5], out, method="greedy")
     assert json.loads(out.read_text().splitlines()[0])["advtext_attack"]["method"] == "papernot"
+
+
+@pytest.mark.parametrize("text,replace", [
+    ("wow!!", {1: "great", 2: "fine"}),
+    ("...", {0: "a", 1: "b", 2: "c"}),
+    ("the films' plot", {2: "awful"}),
+    ("don't stop,now", {1: "go", 2: "so"}),
+    ("Great film", {0: "bad"}),
+])
+def test_rewritten_text_tokenises_into_exactly_the_intended_words(text, replace):
+    from advtext.text.tokenizer import Vocabulary, tokenize
+
+    tokens = tokenize(text)
+    vocab = Vocabulary(["<pad>", "<unk>"] + sorted({t.text for t in tokens} | set(replace.values())))
+    new_ids = [vocab.stoi[replace.get(i, t.text)] for i, t in enumerate(tokens)]
+    adv, changes = adversarial_text(text, tokens, new_ids, sorted(replace), vocab)
+    assert words(adv) == [replace.get(i, t.text) for i, t in enumerate(tokens)]
+    assert [c["old"] for c in changes] == [tokens[i].text for i in sorted(replace)]
+    if text == "Great film":
+        assert adv == "bad film"  # no space added where none is needed
+
+
+@pytest.mark.parametrize("goal_spec", ["targeted:0", "source-target:1:0", "confidence:0.6"])
+def test_other_goals_through_the_attack(sample, tmp_path, goal_spec):
+    from advtext.goals import parse_goal
+
+    clf, texts, labels = sample
+    goal = parse_goal(goal_spec, 2)
+    records = run_attack(clf, texts[:40], labels[:40], tmp_path / "g.jsonl", goal=goal)
+    pred = clf.predict_proba(texts[:40]).argmax(1).tolist()
+    for r in records:
+        assert r["pred_before"] == pred[r["id"]] and abs(sum(r["probs_before"]) - 1) < 1e-4
+        if goal_spec == "source-target:1:0" and r["label"] != 1:
+            assert r["status"] == "skipped" and r["reason"] == "the goal does not apply to this label"
+        if r["status"] == "succeeded":
+            if goal_spec == "confidence:0.6":
+                assert r["probs_after"][r["label"]] < 0.6
+            else:
+                assert r["pred_after"] == 0
+    assert any(r["status"] == "succeeded" for r in records)

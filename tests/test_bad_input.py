@@ -89,3 +89,52 @@ def test_mismatched_checkpoint(cli, small_clf, tmp_path):
 
 def test_run_directory_without_a_model(cli, tmp_path):
     one_line_error(*cli("attack", tmp_path, "--out", tmp_path / "a.jsonl")[::2], "holds no model")
+
+
+def test_too_small_a_corpus(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("text,label\ngood,1\nbad,0\n")
+    code, _, err = cli("train", "--corpus", f, "--out", tmp_path / "r")
+    one_line_error(code, err, "too small")
+
+
+@pytest.mark.parametrize("label", ["nan", "inf", "1e300"])
+def test_non_finite_or_huge_labels(cli, tmp_path, label):
+    f = tmp_path / "d.csv"
+    f.write_text("text,label\n" + "".join(f"text {i},{label if i == 3 else i % 2}\n" for i in range(30)))
+    code, _, err = cli("train", "--corpus", f, "--out", tmp_path / "r")
+    one_line_error(code, err, "label")
+
+
+def test_json_rows_that_are_not_objects(cli, tmp_path):
+    f = tmp_path / "d.jsonl"
+    f.write_text("5\n[1, 2]\n")
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "JSON object")
+
+
+def test_very_long_csv_field_is_read(tmp_path):
+    from advtext.text.corpora import read_records
+
+    f = tmp_path / "d.csv"
+    f.write_text("text,label\n" + "word " * 60000 + ",1\n")
+    assert len(read_records(f)[0]["text"]) == 300000
+
+
+@pytest.mark.parametrize("option,value,needle", [("--lr", "-1", "--lr"), ("--device", "mps", "unknown device"),
+                                                 ("--device", "cuda:7", "cuda")])
+def test_bad_training_options(cli, tmp_path, option, value, needle):
+    code, _, err = cli("train", "--corpus", "rotten-tomatoes", option, value, "--out", tmp_path / "r")
+    one_line_error(code, err, needle)
+
+
+def test_attack_output_that_is_not_an_attack_file(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    texts = tmp_path / "t.txt"
+    texts.write_text("a fine film\n")
+    binary = tmp_path / "x.bin"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    one_line_error(*cli("attack", run, "--input", texts, "--out", binary)[::2], "not an advtext attack file")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(*cli("attack", run, "--input", texts, "--out", blocker / "a.jsonl")[::2], "check the path")
+    one_line_error(*cli("stats", texts)[::2], "not JSON")

@@ -1,5 +1,5 @@
 from advtext.text.corpora import load_corpus
-from advtext.text.tokenizer import PAD, UNK, Vocabulary, replace_tokens, tokenize, words
+from advtext.text.tokenizer import PAD, UNK, Vocabulary, tokenize
 
 
 def test_spans_map_back_to_the_exact_words_of_real_reviews():
@@ -9,13 +9,9 @@ def test_spans_map_back_to_the_exact_words_of_real_reviews():
             assert text[tok.start : tok.end].lower() == tok.text
 
 
-def test_rewriting_one_token_keeps_everything_else_verbatim():
-    text = "The film's plot was GREAT, honestly."
-    toks = tokenize(text)
+def test_tokens_keep_internal_apostrophes_and_split_punctuation():
+    toks = tokenize("The film's plot was GREAT, honestly.")
     assert [t.text for t in toks] == ["the", "film's", "plot", "was", "great", ",", "honestly", "."]
-    out = replace_tokens(text, toks, {4: "dull"})
-    assert out == "The film's plot was dull, honestly."
-    assert words(out) == ["the", "film's", "plot", "was", "dull", ",", "honestly", "."]
 
 
 def test_vocabulary_is_deterministic_with_pad_and_unk_first():

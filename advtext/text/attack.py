@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from advtext.engine import attack_mode, gradient
+from advtext.engine import attack_mode, evaluate, gradient
+from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
@@ -72,6 +73,8 @@ class SequenceAttack:
     """One configured attack: model, goal, dictionary and settings; ``run`` attacks a batch."""
 
     def __init__(self, model: torch.nn.Module, goal: Goal, dictionary: Dictionary, settings: AttackSettings):
+        if settings.method not in METHODS:
+            raise AdvtextError(f"unknown attack method {settings.method!r}: use one of {', '.join(METHODS)}")
         self.model, self.goal, self.settings = model, goal, settings
         self.table = model.embedding.weight.detach()
         self.device = self.table.device
@@ -94,7 +97,8 @@ class SequenceAttack:
     def _papernot_step(self, ids, grad, open_positions, priority):
         """Random untried position; the sign-matching substitute from the dictionary.
 
-        Returns positions, substitutes (-1: none), extra forward passes and (None) checked probabilities.
+        Returns the positions tried (b, k; the first is the one changed), substitutes (-1: none), extra
+        forward passes per row, and (None) checked probabilities.
         """
         pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
         rows = torch.arange(ids.shape[0], device=ids.device)
@@ -104,7 +108,7 @@ class SequenceAttack:
             best, _ = sign_match(self.table, current, signs, self.dictionary.allowed)
         else:
             best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
-        return pos, best.to(ids.device), 0, None
+        return pos[:, None], best.to(ids.device), 0, None
 
     def _greedy_step(self, ids, grad, open_positions, labels):
         """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
@@ -149,7 +153,9 @@ class SequenceAttack:
         rows = torch.arange(b, device=ids.device)
         best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))
         checked = log_probs.exp().view(b, n_cand, -1)[rows, choice]
-        return pos[rows, choice], best, n_cand, checked
+        # a row with no candidate at all closes every position it scored, so it cannot stall
+        tried = torch.where(valid.any(1, keepdim=True), pos[rows, choice][:, None], top_pos)
+        return tried, best, valid.sum(1).cpu(), checked
 
     @torch.no_grad()
     def run(self, rows: list[list[int]], labels: list[int], keys: list[int]) -> list[Outcome]:
@@ -163,7 +169,7 @@ class SequenceAttack:
         if self.settings.max_change is None:
             budget = lengths.clone()
         else:
-            budget = (self.settings.max_change * lengths.float()).floor().long().clamp(min=1)
+            budget = (self.settings.max_change * lengths.double() + 1e-9).floor().long().clamp(min=1)
         priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
         forwards = torch.zeros(n, dtype=torch.long)
         backwards = torch.zeros(n, dtype=torch.long)
@@ -171,6 +177,10 @@ class SequenceAttack:
         probs_before = torch.zeros(n, self.model.cfg.num_classes)
         probs_after = torch.zeros_like(probs_before)
         applies = self.goal.applies(y)
+        if not applies.all():  # these rows are only classified
+            probs = torch.softmax(evaluate(self.model, ids[~applies]).float(), -1).cpu()
+            probs_before[~applies.cpu()] = probs
+            probs_after[~applies.cpu()] = probs
         for r in (~applies).nonzero().flatten().tolist():
             status[r], reason[r] = SKIPPED, "the goal does not apply to this label"
         active = torch.arange(n, device=self.device)[applies]
@@ -202,13 +212,13 @@ class SequenceAttack:
                     break
                 avail = open_positions[active]
                 if self.settings.method == "papernot":
-                    pos, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active])
+                    tried, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active])
                 else:
-                    pos, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active])
+                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active])
                 forwards[active.cpu()] += extra
                 ok = sub >= 0
-                ids[active[ok], pos[ok]] = sub[ok]
-                open_positions[active, pos] = False  # each position is tried once, replaced or not
+                ids[active[ok], tried[ok, 0]] = sub[ok]
+                open_positions[active[:, None], tried] = False  # each position is tried once, replaced or not
                 if checked is not None:  # the verifying forward pass already shows which rows reached the goal
                     reached = ok & self.goal.done(checked, y[active])
                     for r in active[reached].tolist():

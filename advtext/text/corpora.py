@@ -17,6 +17,7 @@ import bz2
 import csv
 import io
 import json
+import math
 import random
 import re
 import sys
@@ -116,18 +117,27 @@ def read_records(path: str | Path) -> list[dict]:
     if suffix in (".jsonl", ".json"):
         try:
             if suffix == ".json" and text.lstrip().startswith("["):
-                return json.loads(text)
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
+                rows = json.loads(text)
+            else:
+                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as e:
             raise AdvtextError(f"{path} is not valid JSON/JSONL (line {e.lineno}): fix or re-export it") from None
+        if not all(isinstance(r, dict) for r in rows):
+            raise AdvtextError(f"{path}: every row must be a JSON object with a text and a label field")
+        return rows
     if suffix in (".csv", ".tsv"):
-        return list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
+        csv.field_size_limit(2**31 - 1)  # reviews can be long
+        try:
+            return list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
+        except csv.Error as e:
+            raise AdvtextError(f"{path} is not a readable CSV ({e}): fix or re-export it") from None
     raise AdvtextError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json")
 
 
 def labeled_examples(rows: list[dict], source: str, text_column: str = "text", label_column: str = "label",
-                     empty: str = "skip") -> tuple[list[str], list[int]]:
-    """Texts and integer labels from dict rows; checks columns, empty texts and the 0..k-1 labels."""
+                     empty: str = "skip", all_classes: bool = True) -> tuple[list[str], list[int]]:
+    """Texts and integer labels from dict rows; checks columns, empty texts and the labels
+    (exactly 0..k-1 for a training corpus; with ``all_classes=False`` only non-negative)."""
     if not rows:
         raise AdvtextError(f"{source} holds no rows: give a file with at least one text")
     for col in (text_column, label_column):
@@ -148,7 +158,10 @@ def labeled_examples(rows: list[dict], source: str, text_column: str = "text", l
         print(f"note: skipped {n_empty} row(s) with empty text in {source}", file=sys.stderr)
     if not texts:
         raise AdvtextError(f"{source} has no row with non-empty text")
-    check_labels(labels, source)
+    if all_classes:
+        check_labels(labels, source)
+    elif min(labels) < 0:
+        raise AdvtextError(f"{source}: label {min(labels)} is negative; labels are class numbers 0..k-1")
     return texts, labels
 
 
@@ -156,8 +169,10 @@ def _as_label(value, source: str, row: int) -> int:
     try:
         as_float = float(value)
     except (TypeError, ValueError):
+        as_float = math.nan
+    if not math.isfinite(as_float):
         raise AdvtextError(f"{source} row {row + 1}: label {value!r} is not an integer 0..k-1; "
-                           "map your classes to 0..k-1 first") from None
+                           "map your classes to 0..k-1 first")
     if as_float != int(as_float):
         raise AdvtextError(f"{source} row {row + 1}: label {value!r} is not an integer 0..k-1")
     return int(as_float)
@@ -166,7 +181,9 @@ def _as_label(value, source: str, row: int) -> int:
 def check_labels(labels: Sequence[int], source: str) -> int:
     """The number of classes k; an error unless the labels are exactly 0..k-1."""
     present = sorted(set(labels))
-    if present[0] < 0 or present != list(range(present[-1] + 1)):
+    if not present:
+        raise AdvtextError(f"{source} holds no labelled text: give at least one text per class")
+    if present != list(range(len(present))):
         raise AdvtextError(f"{source}: labels must be 0..k-1 with every class present, found {present[:10]}; "
                            "map your classes to 0..k-1 first")
     return len(present)

@@ -90,9 +90,9 @@ def _glove_neighbours(vocab: Vocabulary, threshold: float) -> list[list[int]]:
     out = []
     for start in range(0, len(vocab), 2048):
         sim = unit[start : start + 2048] @ unit.T
-        sim[:, ~found] = -1.0
-        sim[torch.arange(sim.shape[0]), torch.arange(start, start + sim.shape[0])] = -1.0
-        value, index = sim.topk(MAX_NEIGHBOURS, dim=1)
+        sim[:, ~found] = -float("inf")
+        sim[torch.arange(sim.shape[0]), torch.arange(start, start + sim.shape[0])] = -float("inf")
+        value, index = sim.topk(min(MAX_NEIGHBOURS, len(vocab)), dim=1)
         for v, i, ok in zip(value, index, found[start : start + 2048]):
             out.append(i[v >= threshold].tolist() if ok else [])
     return out
@@ -109,6 +109,8 @@ def _pad(lists: list[list[int]]) -> torch.Tensor:
 def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
                      pos_agreement: bool = False) -> Dictionary:
     """The dictionary named by ``spec`` (``vocab``, ``wordnet`` or ``glove:T``) with its constraints."""
+    if pos_agreement and spec == "vocab":
+        raise AdvtextError("--pos needs a synonym dictionary (wordnet or glove:T), not the whole vocabulary")
     allowed = torch.ones(len(vocab), dtype=torch.bool)
     allowed[[Vocabulary.pad_id, Vocabulary.unk_id]] = False
     protected = torch.zeros(len(vocab), dtype=torch.bool)
@@ -126,15 +128,13 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
             threshold = float(spec.split(":", 1)[1])
         except ValueError:
             threshold = 2.0
-        if not -1 <= threshold <= 1:
-            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in [-1, 1], e.g. glove:0.7")
+        if not -1 < threshold <= 1:
+            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in (-1, 1], e.g. glove:0.7")
         neighbours = _glove_neighbours(vocab, threshold)
     else:
         raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet or glove:T (e.g. glove:0.7)")
     if pos_agreement:
         pos = wordnet_pos(vocab)
-        if neighbours is None:
-            raise AdvtextError("--pos needs a synonym dictionary (wordnet or glove:T), not the whole vocabulary")
         neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]
     candidates = None
     if neighbours is not None:

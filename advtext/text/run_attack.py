@@ -20,31 +20,45 @@ from advtext.progress import progress_bar
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, SequenceAttack
 from advtext.text.classifier import TextClassifier
 from advtext.text.dictionary import Dictionary
-from advtext.text.tokenizer import Token, Vocabulary, replace_tokens, tokenize
+from advtext.text.tokenizer import Token, Vocabulary, tokenize, words
 
 HEADER = "advtext_attack"
 
 
-def read_records(path: Path) -> tuple[dict | None, list[dict]]:
-    """The header's configuration (None for a new file) and the records of an attack output file."""
+REQUIRED = ("id", "status", "label", "length", "words_changed", "changes", "original", "seconds")
+
+
+def read_attack_file(path: Path) -> tuple[dict | None, list[dict]]:
+    """The header's configuration (None for a new file) and the records of an attack output file.
+
+    A last line without its newline was cut short by an interruption and is ignored (and cut off
+    before the next records are appended), even when it happens to parse.
+    """
     if not path.exists() or path.stat().st_size == 0:
         return None, []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise AdvtextError(f"{path} is not an advtext attack file (not UTF-8): choose another --out") from None
+    lines = text.split("\n")[:-1]  # whatever follows the last newline is partial
     config, records = None, []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                if n > 1 and not line.endswith("\n"):  # a record cut short by an interruption
-                    break
-                raise AdvtextError(f"{path} line {n} is not JSON: it is not an advtext attack file") from None
-            if HEADER in obj:
-                config = obj[HEADER]
-            else:
-                records.append(obj)
-    if config is None:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            raise AdvtextError(f"{path} line {n} is not JSON: it is not an advtext attack file") from None
+        if not isinstance(obj, dict):
+            raise AdvtextError(f"{path} line {n} is not a JSON object: it is not an advtext attack file")
+        if HEADER in obj:
+            config = obj[HEADER]
+        elif any(k not in obj for k in REQUIRED):
+            missing = [k for k in REQUIRED if k not in obj]
+            raise AdvtextError(f"{path} line {n} lacks {', '.join(missing)}: it is not an advtext attack record")
+        else:
+            records.append(obj)
+    if config is None and (records or lines):
         raise AdvtextError(f"{path} has no advtext attack header: it was not written by `advtext attack`")
     return config, records
 
@@ -58,21 +72,29 @@ def _drop_partial_last_line(path: Path) -> None:
         path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
-def _spliced(text: str, tok: Token, word: str) -> str:
-    """The replacement word, with spaces added where it would otherwise merge with its neighbours."""
-    before = text[tok.start - 1] if tok.start > 0 else " "
-    after = text[tok.end] if tok.end < len(text) else " "
-    glue = lambda c: c.isalnum() or c in "'_"  # noqa: E731
-    return (" " if glue(before) else "") + word + (" " if glue(after) else "")
+def _joins(left: str, right: str) -> bool:
+    """Whether two touching characters would fall into one token (so a space must part them)."""
+    wordish = lambda c: c.isalnum() or c in "'_"  # noqa: E731
+    return bool(left) and bool(right) and wordish(left) and wordish(right)
 
 
 def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed: list[int],
                      vocab: Vocabulary) -> tuple[str, list[dict]]:
-    """Rewrite exactly the changed words of ``text``; the list of changes with their spans."""
-    changes = [{"position": p, "old": tokens[p].text, "new": vocab.itos[new_ids[p]], "start": tokens[p].start,
-                "end": tokens[p].end} for p in changed]
-    replacements = {p: _spliced(text, tokens[p], vocab.itos[new_ids[p]]) for p in changed}
-    return replace_tokens(text, tokens, replacements), changes
+    """Rewrite exactly the changed words of ``text``, left to right; the list of changes with spans.
+
+    A space is added only where the new word would otherwise merge with what now stands beside it.
+    """
+    changes, out, cursor = [], [], 0
+    for p in sorted(changed):
+        tok, word = tokens[p], vocab.itos[new_ids[p]]
+        changes.append({"position": p, "old": tok.text, "new": word, "start": tok.start, "end": tok.end})
+        out.append(text[cursor : tok.start])
+        before = "".join(out)[-1:]
+        after = text[tok.end : tok.end + 1]
+        out.append((" " if _joins(before, word[:1]) else "") + word + (" " if _joins(word[-1:], after) else ""))
+        cursor = tok.end
+    out.append(text[cursor:])
+    return "".join(out), changes
 
 
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
@@ -82,7 +104,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     if any(not 0 <= y < clf.num_classes for y in labels):
         bad = next(y for y in labels if not 0 <= y < clf.num_classes)
         raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")
-    previous, records = read_records(out)
+    previous, records = read_attack_file(out)
     if previous is not None and previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
         raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
@@ -114,7 +136,8 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
                   keys: list[int]) -> list[dict]:
     start = time.perf_counter()
-    tokens = [tokenize(t)[: clf.max_len] for t in texts]
+    all_tokens = [tokenize(t) for t in texts]
+    tokens = [toks[: clf.max_len] for toks in all_tokens]
     ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
     usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
     outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],
@@ -137,9 +160,14 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
         o = outcomes[i]
         probs = rechecked[row_of[i]]
         status, reason = o.status, o.reason
-        if status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
-            status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
         adv, changes = adversarial[i]
+        intended = [t.text for t in all_tokens[i]]
+        for c in changes:
+            intended[c["position"]] = c["new"]
+        if words(adv) != intended:
+            status, reason = FAILED, "the rewritten text does not tokenise into the attacked words"
+        elif status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
+            status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
                       pred_before=int(torch.tensor(o.probs_before).argmax()), probs_before=_round(o.probs_before),
                       pred_after=int(probs.argmax()), probs_after=_round(probs.tolist()), forwards=o.forwards,

@@ -19,7 +19,9 @@ except ImportError:  # pragma: no cover - numba is declared; without it (e.g. on
 
 
 def _numba_kernel():
-    @njit(parallel=True, fastmath=True, cache=True)
+    # reassociation lets the distance sum vectorise (exact: sums of small integers); no other
+    # fast-math assumption, since the running minimum starts at infinity
+    @njit(parallel=True, fastmath={"reassoc", "contract"}, cache=True)
     def scan(table, x, s, current, allowed):  # pragma: no cover - compiled
         n, dim = x.shape
         best = np.full(n, -1, np.int64)
@@ -77,7 +79,7 @@ def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allo
         value, index = d.min(1)
         best.append(torch.where(torch.isinf(value), torch.full_like(index, -1), index))
         dist.append(value)
-    return torch.cat(best).cpu(), torch.cat(dist).cpu()
+    return torch.cat(best), torch.cat(dist)
 
 
 def sign_match_candidates(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor,
@@ -89,4 +91,4 @@ def sign_match_candidates(table: torch.Tensor, current: torch.Tensor, s: torch.T
     d = d.masked_fill(~valid, float("inf"))
     value, k = d.min(1)
     best = candidates.gather(1, k[:, None]).squeeze(1)
-    return torch.where(torch.isinf(value), torch.full_like(best, -1), best).cpu(), value.cpu()
+    return torch.where(torch.isinf(value), torch.full_like(best, -1), best), value

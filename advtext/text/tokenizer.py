@@ -40,17 +40,6 @@ def words(text: str) -> list[str]:
     return [m.group().lower() for m in _TOKEN.finditer(text)]
 
 
-def replace_tokens(text: str, tokens: Sequence[Token], replacements: dict[int, str]) -> str:
-    """Rewrite ``text`` with token ``i`` replaced by ``replacements[i]``; all else kept verbatim."""
-    pieces, cursor = [], 0
-    for i in sorted(replacements):
-        tok = tokens[i]
-        pieces += [text[cursor : tok.start], replacements[i]]
-        cursor = tok.end
-    pieces.append(text[cursor:])
-    return "".join(pieces)
-
-
 class Vocabulary:
     """Token <-> id map with ``<pad>`` = 0 and ``<unk>`` = 1, deterministic for a given corpus."""
 
