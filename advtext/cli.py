@@ -196,11 +196,11 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
               help="change at most this fraction of each text's words (default: no limit, as in the paper)")
 @click.option("--protect-stopwords", is_flag=True, help="never change or insert a stopword")
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
-@click.option("--top-positions", type=int, default=8, show_default=True, callback=_positive,
+@click.option("--top-positions", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: positions scored per step")
 @click.option("--words-per-position", type=int, default=1, show_default=True, callback=_positive,
               help="greedy: first-order best substitutes kept per position")
-@click.option("--verify", type=int, default=8, show_default=True, callback=_positive,
+@click.option("--verify", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: candidates checked with a real forward pass per step")
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)

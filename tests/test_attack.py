@@ -102,7 +102,7 @@ def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
     pick = {}
     for name, goal, label in (("untargeted", Misclassification(), 0), ("targeted", TargetedMisclassification(0), 1)):
         attack = SequenceAttack(model, goal, d, AttackSettings(max_change=1.0))
-        _, grad = attack._log_probs_and_grad(ids, torch.tensor([label]))
+        _, grad, _ = attack._log_probs_and_grad(ids, torch.tensor([label]))
         pos, sub, _, _ = attack._papernot_step(ids, grad, ids != 0, torch.ones(1, 1))
         pick[name] = int(sub[0])
     assert pick == {"untargeted": 4, "targeted": 3}

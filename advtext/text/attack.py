@@ -25,7 +25,7 @@ from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
-from advtext.text.models import substitution_logits
+from advtext.text.models import LSTMClassifier, substitution_logits
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
@@ -40,9 +40,9 @@ class AttackSettings:
 
     method: str = "papernot"
     max_change: float | None = None
-    top_positions: int = 8
+    top_positions: int = 6
     words_per_position: int = 1
-    verify: int = 8
+    verify: int = 6
     seed: int = 0
 
 
@@ -82,17 +82,24 @@ class SequenceAttack:
         self.allowed_ids = self.dictionary.allowed.nonzero().flatten()
         self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()  # (E, V') for greedy's product
 
-    def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities (b, C) and the goal objective's gradient w.r.t. the embeddings (b, T, E)."""
-        kept = []
+    def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor):
+        """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E),
+        and the LSTM's hidden states (b, T, H) on the way (None for other models)."""
+        log_probs, hidden = [], []
 
         def objective(emb, mask, y):
-            log_probs = torch.log_softmax(self.model.forward_embeddings(emb, mask).float(), -1)
-            kept.append(log_probs.detach())
-            return self.goal.objective(log_probs, y)
+            if isinstance(self.model, LSTMClassifier):
+                h = self.model.hidden_states(emb, mask)
+                hidden.append(h.detach())
+                logits = self.model.head(h, mask)
+            else:
+                logits = self.model.forward_embeddings(emb, mask)
+            lp = torch.log_softmax(logits.float(), -1)
+            log_probs.append(lp.detach())
+            return self.goal.objective(lp, y)
 
         _, grad = gradient(objective, self.table[ids], ids != 0, labels)
-        return torch.cat(kept), grad
+        return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None
 
     def _papernot_step(self, ids, grad, open_positions, priority):
         """Random untried position; the sign-matching substitute from the dictionary.
@@ -110,7 +117,7 @@ class SequenceAttack:
             best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
         return pos[:, None], best.to(ids.device), 0, None
 
-    def _greedy_step(self, ids, grad, open_positions, labels):
+    def _greedy_step(self, ids, grad, open_positions, labels, hidden):
         """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
 
         Returns like ``_papernot_step``, with the verified probabilities of each chosen substitution.
@@ -144,7 +151,7 @@ class SequenceAttack:
         valid = torch.isfinite(cand_gain)
         row = torch.arange(b, device=ids.device).repeat_interleave(n_cand)
         word = torch.where(valid, sub, ids.gather(1, pos)).flatten()
-        logits = substitution_logits(self.model, ids, row, pos.flatten(), word)
+        logits = substitution_logits(self.model, ids, row, pos.flatten(), word, hidden)
         log_probs = torch.log_softmax(logits.float(), -1)
         y = labels.repeat_interleave(n_cand)
         score = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
@@ -187,7 +194,7 @@ class SequenceAttack:
         first = True
         with attack_mode(self.model):
             while len(active):
-                log_probs, grad = self._log_probs_and_grad(ids[active], y[active])
+                log_probs, grad, hidden = self._log_probs_and_grad(ids[active], y[active])
                 act = active.cpu()
                 forwards[act] += 1
                 backwards[act] += 1
@@ -208,13 +215,14 @@ class SequenceAttack:
                 keep = ~(done | spent | stuck)
                 first = False
                 active, grad = active[keep], grad[keep]
+                hidden = None if hidden is None else hidden[keep]
                 if not len(active):
                     break
                 avail = open_positions[active]
                 if self.settings.method == "papernot":
                     tried, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active])
                 else:
-                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active])
+                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active], hidden)
                 forwards[active.cpu()] += extra
                 ok = sub >= 0
                 ids[active[ok], tried[ok, 0]] = sub[ok]

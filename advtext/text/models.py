@@ -15,6 +15,7 @@ from torch import nn
 from advtext.errors import AdvtextError
 
 ARCHITECTURES = ("lstm", "cnn")
+SUFFIX_GROUP = 256  # candidates per LSTM call when checking one-word substitutions
 
 
 @dataclass
@@ -76,7 +77,10 @@ class LSTMClassifier(nn.Module):
 
     def forward_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, C) from embeddings (B, T, E) and a boolean mask (B, T) of real tokens."""
-        h = self.hidden_states(emb, mask)
+        return self.head(self.hidden_states(emb, mask), mask)
+
+    def head(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Logits from the per-position LSTM outputs: pooling, dropout, linear."""
         if self.cfg.pooling == "mean":
             m = mask.unsqueeze(-1).to(h.dtype)
             pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -109,37 +113,43 @@ class LSTMClassifier(nn.Module):
             states.append(c)
         return torch.stack(states, dim=1)
 
-    def substitution_logits(self, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
-                            word: torch.Tensor) -> torch.Tensor:
+    def substitution_logits(self, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor, word: torch.Tensor,
+                            hidden: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (N, C) of ``ids[row]`` with the word at ``pos`` replaced by ``word`` (all (N,)).
 
         A one-layer forward LSTM reruns only each candidate's suffix, from the state just before
         the changed word (the prefix is shared with the unchanged sentence), so checking many
-        one-word substitutions costs about half as much as full forward passes.
+        one-word substitutions costs about half as much as full forward passes. ``hidden``: the
+        unchanged sentences' ``hidden_states``, when the caller has them already.
         """
         if self.cfg.num_layers != 1 or self.cfg.bidirectional:
             return full_substitution_logits(self, ids, row, pos, word)
         mask = ids != 0
         emb = self.embedding(ids)
-        h, _ = self.lstm(emb)
+        h = self.hidden_states(emb, mask) if hidden is None else hidden
         c = self._cell_states(emb, h)
         before = (pos - 1).clamp(min=0)
         first = (pos == 0)[:, None]
         h0 = h[row, before].masked_fill(first, 0.0)
         c0 = c[row, before].masked_fill(first, 0.0)
         suffix_len = mask.sum(1)[row] - pos
-        steps = torch.arange(int(suffix_len.max()), device=ids.device)
-        suffix_mask = steps[None] < suffix_len[:, None]
-        suffix = ids[row[:, None], (pos[:, None] + steps[None]).clamp(max=ids.shape[1] - 1)]
-        suffix[:, 0] = word
-        suffix = suffix * suffix_mask
-        out, _ = self.lstm(self.embedding(suffix), (h0[None].contiguous(), c0[None].contiguous()))
-        out = out * suffix_mask.unsqueeze(-1).to(out.dtype)
-        if self.cfg.pooling == "mean":
-            prefix = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h.cumsum(1)], dim=1)[row, pos]
-            pooled = (prefix + out.sum(1)) / (suffix_len + pos)[:, None].to(out.dtype)
-        else:
-            pooled = out[torch.arange(len(row), device=ids.device), suffix_len - 1]
+        pooled = h.new_empty(len(row), h.shape[2])
+        prefix_sums = h.cumsum(1)
+        # candidates sorted by suffix length and run in groups, each padded only to its own longest
+        for group in suffix_len.argsort(descending=True).split(SUFFIX_GROUP):
+            steps = torch.arange(int(suffix_len[group[0]]), device=ids.device)
+            n, p = suffix_len[group], pos[group]
+            suffix_mask = steps[None] < n[:, None]
+            suffix = ids[row[group][:, None], (p[:, None] + steps[None]).clamp(max=ids.shape[1] - 1)]
+            suffix[:, 0] = word[group]
+            suffix = suffix * suffix_mask
+            out, _ = self.lstm(self.embedding(suffix), (h0[group][None].contiguous(), c0[group][None].contiguous()))
+            out = out * suffix_mask.unsqueeze(-1).to(out.dtype)
+            if self.cfg.pooling == "mean":
+                prefix = prefix_sums[row[group], (p - 1).clamp(min=0)].masked_fill((p == 0)[:, None], 0.0)
+                pooled[group] = (prefix + out.sum(1)) / (n + p)[:, None].to(out.dtype)
+            else:
+                pooled[group] = out[torch.arange(len(group), device=ids.device), n - 1]
         return self.fc(self.dropout(pooled))
 
 
@@ -152,10 +162,10 @@ def full_substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Ten
 
 
 def substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
-                        word: torch.Tensor) -> torch.Tensor:
+                        word: torch.Tensor, hidden: torch.Tensor | None = None) -> torch.Tensor:
     """One-word substitutions of a batch, checked as cheaply as the model allows."""
     if isinstance(model, LSTMClassifier):
-        return model.substitution_logits(ids, row, pos, word)
+        return model.substitution_logits(ids, row, pos, word, hidden)
     return full_substitution_logits(model, ids, row, pos, word)
 
 

@@ -104,6 +104,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     if any(not 0 <= y < clf.num_classes for y in labels):
         bad = next(y for y in labels if not 0 <= y < clf.num_classes)
         raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")
+    limit = clf.max_len or 10**9
     previous, records = read_attack_file(out)
     if previous is not None and previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
@@ -111,7 +112,8 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
                            "choose another --out, or delete the file to start again")
     _drop_partial_last_line(out)
     done = {r["id"] for r in records}
-    todo = [i for i, k in enumerate(keys) if k not in done]
+    # similar lengths share a batch, so that little of it is padding
+    todo = sorted((i for i, k in enumerate(keys) if k not in done), key=lambda i: min(len(words(texts[i])), limit))
     if previous is None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({HEADER: config}) + "\n", encoding="utf-8")
