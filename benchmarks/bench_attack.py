@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def unbatched_papernot(model, vocab_size: int, ids: list[int], label: int, rng: 
 def throughput(run: str, loop_n: int) -> list[str]:
     """Batched papernot mode against the unbatched loop, same model, same reviews, one process."""
     clf = TextClassifier.load(run, "cpu")
-    records = read_attack_file(OUT / "papernot.jsonl")[1][:loop_n]
+    records = read_attack_file(OUT / "papernot.jsonl")[1]  # written grouped by length: sample across it
+    records = random.Random(0).sample(records, min(loop_n, len(records)))
     texts = [r["original"] for r in records]
     labels = [r["label"] for r in records]
     rows = clf.token_ids(texts)
