@@ -7,6 +7,7 @@ command given an image run (or the reverse) fails with a clear message.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -16,6 +17,20 @@ from torch import nn
 from advtext.errors import AdvtextError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class SavedConfig:
+    """Mixin for the model-config dataclasses: to and from the JSON dict of ``config.json``."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise AdvtextError(f"model config has unknown fields {sorted(unknown)}: it was not written by advtext")
+        return cls(**d)
 
 
 def check_run_dir(path: str | Path, overwrite: bool) -> Path:

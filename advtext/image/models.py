@@ -6,18 +6,19 @@ Every model maps images ``(B, 1, 28, 28)`` in [0, 1] to logits ``(B, C)`` and ex
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from advtext.checkpoint import SavedConfig
 from advtext.errors import AdvtextError
 
 ARCHITECTURES = ("cnn", "mlp", "linear")
 
 
 @dataclass
-class ImageModelConfig:
+class ImageModelConfig(SavedConfig):
     """Everything needed to rebuild an image model before its weights are loaded."""
 
     architecture: str = "cnn"
@@ -25,17 +26,7 @@ class ImageModelConfig:
     channels: int = 1
     side: int = 28
     hidden_size: int = 128
-    conv_channels: tuple[int, int] = (32, 64)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ImageModelConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise AdvtextError(f"model config has unknown fields {sorted(unknown)}: it was not written by advtext")
-        return cls(**{**d, **({"conv_channels": tuple(d["conv_channels"])} if "conv_channels" in d else {})})
+    conv_channels: list[int] = field(default_factory=lambda: [32, 64])
 
 
 class SmallCNN(nn.Module):

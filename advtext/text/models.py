@@ -7,11 +7,12 @@ with respect to ``emb``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from advtext.checkpoint import SavedConfig
 from advtext.errors import AdvtextError
 
 ARCHITECTURES = ("lstm", "cnn")
@@ -19,7 +20,7 @@ SUFFIX_GROUP = 256  # candidates per LSTM call when checking one-word substituti
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(SavedConfig):
     """Everything needed to rebuild a text model before its weights are loaded."""
 
     architecture: str = "lstm"
@@ -33,17 +34,6 @@ class ModelConfig:
     dropout: float = 0.0
     kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
     num_filters: int = 100
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = cls.__dataclass_fields__
-        unknown = set(d) - set(known)
-        if unknown:
-            raise AdvtextError(f"model config has unknown fields {sorted(unknown)}: it was not written by advtext")
-        return cls(**d)
 
 
 class LSTMClassifier(nn.Module):
