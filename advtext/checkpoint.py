@@ -17,6 +17,7 @@ from torch import nn
 from advtext.errors import AdvtextError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+PROGRESS = "training-progress.pt"  # the state after the last finished epoch, while a training runs
 
 
 class SavedConfig:
@@ -34,12 +35,18 @@ class SavedConfig:
 
 
 def check_run_dir(path: str | Path, overwrite: bool) -> Path:
-    """Refuse an output path that already holds a model (unless ``overwrite``) or is a file."""
+    """Refuse an output path that already holds a model (unless ``overwrite``) or is a file.
+
+    A training interrupted there is continued (its progress file is kept), or with ``overwrite``
+    started again.
+    """
     path = Path(path)
-    if (path / WEIGHTS).exists() and not overwrite:
-        raise AdvtextError(f"{path} already holds a model: choose another --out or pass --overwrite")
     if path.exists() and not path.is_dir():
         raise AdvtextError(f"{path} exists and is not a directory: choose another --out")
+    if (path / WEIGHTS).exists() and not overwrite:
+        raise AdvtextError(f"{path} already holds a model: choose another --out or pass --overwrite")
+    if overwrite:
+        (path / PROGRESS).unlink(missing_ok=True)
     return path
 
 

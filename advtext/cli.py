@@ -99,7 +99,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
           embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience,
           device, out, overwrite):
     """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
-    from advtext.checkpoint import check_run_dir
+    from advtext.checkpoint import PROGRESS, check_run_dir
     from advtext.engine import select_device
     from advtext.report import print_classification_report
     from advtext.text.classifier import TextClassifier
@@ -140,8 +140,11 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     click.echo(f"training {architecture} on {corpus}: {len(train_texts)} train / {len(val_texts)} validation texts, "
                f"vocabulary {len(vocab)}, max_len {max_len}, device {dev}", err=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    identity = {"corpus": corpus, "model": cfg.to_dict(), "max_len": max_len, "max_words": max_words,
+                "vocab": len(vocab), "glove": glove, "train": settings.__dict__}
     history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
-                  log=lambda m: click.echo(m, err=True))
+                       log=lambda m: click.echo(m, err=True), progress_file=run_dir / PROGRESS, identity=identity)
     report = {}
     if "test" in data:
         report = classification_report(clf, *split_texts(data, "test", max_words, corpus))

@@ -11,10 +11,12 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from advtext.errors import AdvtextError
 from advtext.progress import progress_bar
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -59,15 +61,34 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings
 
 def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: int,
         validate: Callable[[], float], settings: TrainSettings, log: Callable[[str], None] = print,
-        loss_fn: LossFn | None = None) -> list[dict]:
+        loss_fn: LossFn | None = None, progress_file: Path | None = None, identity: dict | None = None) -> list[dict]:
     """Train for ``settings.epochs`` with validation accuracy every epoch and early stopping.
 
     ``epoch_batches()`` yields one epoch's shuffled batches. The best epoch's weights are kept.
-    Returns one dict of figures per epoch.
+    With ``progress_file``, the state after every epoch is saved there, a run interrupted earlier
+    continues from its last finished epoch (exactly as if never stopped; ``identity`` must match
+    the interrupted run's), and the file is removed at the end. Returns one dict per epoch.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     history, best, best_state, stale = [], -1.0, None, 0
-    for epoch in range(1, settings.epochs + 1):
+    done = 0
+    if progress_file is not None and progress_file.exists():
+        saved = torch.load(progress_file, weights_only=False)
+        if saved["identity"] != identity:
+            raise AdvtextError(f"{progress_file} was written by a training with other settings: rerun it with the "
+                               "same options, or pass --overwrite to start again")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        history, best, best_state, stale = saved["history"], saved["best"], saved["best_state"], saved["stale"]
+        done = len(history)
+        for _ in range(done):  # replay the finished epochs' shuffles so the next one is the same
+            for _batch in epoch_batches():
+                pass
+        torch.set_rng_state(saved["torch_rng"])
+        log(f"resuming after epoch {done} from {progress_file}")
+        if stale >= settings.patience:
+            done = settings.epochs
+    for epoch in range(done + 1, settings.epochs + 1):
         start = time.perf_counter()
         loss = train_epoch(model, epoch_batches(), total, settings, optimizer, f"epoch {epoch}/{settings.epochs}",
                            loss_fn)
@@ -80,9 +101,17 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
             best, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-            if stale >= settings.patience:
-                log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
-                break
+        if progress_file is not None:
+            state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "history": history, "best": best, "best_state": best_state, "stale": stale,
+                     "torch_rng": torch.get_rng_state()}
+            torch.save(state, progress_file.with_suffix(".tmp"))
+            progress_file.with_suffix(".tmp").replace(progress_file)
+        if stale >= settings.patience:
+            log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
+            break
+    if progress_file is not None:
+        progress_file.unlink(missing_ok=True)
     if best_state is not None:  # None only when validation gave no figure at all
         model.load_state_dict(best_state)
     model.eval()

@@ -73,3 +73,38 @@ def test_suffix_only_substitution_check_equals_full_forward_passes():
         word = torch.tensor([20, 21, 22, 23, 24, 25])
         fast = model.substitution_logits(ids, row, pos, word)
         assert torch.allclose(fast, full_substitution_logits(model, ids, row, pos, word), atol=1e-5)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(rotten, tmp_path):
+    import pytest
+
+    from advtext.text.tokenizer import Vocabulary
+    from advtext.text.train import fit_text
+    from advtext.training import TrainSettings
+
+    train = rotten["train"].select(range(400))
+    texts, labels = train["text"], train["label"]
+    vocab = Vocabulary.build(texts, max_size=800)
+
+    def run(progress, log=lambda m: None):
+        torch.manual_seed(0)
+        clf = TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), embed_dim=8, hidden_size=8,
+                                                     dropout=0.3, pooling="last")), vocab, 20)
+        history = fit_text(clf, texts, labels, texts[:60], labels[:60], TrainSettings(epochs=3, seed=3, patience=9),
+                           log=log, progress_file=progress, identity={"n": 400})
+        return clf.model.state_dict(), history
+
+    whole, whole_history = run(None)
+
+    def interrupt_in_epoch_3(message):
+        if message.startswith("epoch 3"):
+            raise KeyboardInterrupt
+
+    progress = tmp_path / "progress.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(progress, interrupt_in_epoch_3)
+    assert progress.exists()
+    resumed, resumed_history = run(progress)
+    assert [h["val_accuracy"] for h in resumed_history] == [h["val_accuracy"] for h in whole_history]
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert not progress.exists()

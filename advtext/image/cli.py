@@ -40,7 +40,7 @@ def image():
 def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, lr, patience, seed, device, out,
           overwrite):
     """Train an MNIST classifier and write it (weights, config, report) to --out."""
-    from advtext.checkpoint import check_run_dir
+    from advtext.checkpoint import PROGRESS, check_run_dir
     from advtext.engine import select_device
     from advtext.image.classifier import ImageClassifier
     from advtext.image.mnist import load_mnist
@@ -62,7 +62,10 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
     click.echo(f"training {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}",
                err=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
-    history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    identity = {"model": cfg.to_dict(), "train_size": len(y), "val_size": val_size, "train": settings.__dict__}
+    history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True),
+                         progress_file=run_dir / PROGRESS, identity=identity)
     report = classification_report(clf, *load_mnist("test"))
     clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
              created=time.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -12,8 +13,10 @@ from advtext.training import LossFn, TrainSettings, accuracy, fit, seed_everythi
 
 def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                settings: TrainSettings, log: Callable[[str], None] = print,
-               loss_fn: LossFn | None = None) -> list[dict]:
-    """Train ``clf`` on image tensors; validation accuracy every epoch, early stopping, best epoch kept."""
+               loss_fn: LossFn | None = None, progress_file: Path | None = None,
+               identity: dict | None = None) -> list[dict]:
+    """Train ``clf`` on image tensors; validation accuracy every epoch, early stopping, best epoch kept,
+    resumable through ``progress_file`` (see ``advtext.training.fit``)."""
     seed_everything(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
 
@@ -24,4 +27,4 @@ def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: to
             yield x[idx].to(clf.device), y[idx].to(clf.device)
 
     return fit(clf.model, epoch_batches, len(y), lambda: accuracy(clf, x_val, y_val.tolist()), settings, log,
-               loss_fn)
+               loss_fn, progress_file, identity)

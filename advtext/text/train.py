@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -26,8 +27,10 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random
 
 def fit_text(clf: TextClassifier, train_texts: Sequence[str], train_labels: Sequence[int],
              val_texts: Sequence[str], val_labels: Sequence[int], settings: TrainSettings,
-             log: Callable[[str], None] = print, loss_fn: LossFn | None = None) -> list[dict]:
-    """Train ``clf`` on texts; validation accuracy every epoch, early stopping, best epoch kept."""
+             log: Callable[[str], None] = print, loss_fn: LossFn | None = None, progress_file: Path | None = None,
+             identity: dict | None = None) -> list[dict]:
+    """Train ``clf`` on texts; validation accuracy every epoch, early stopping, best epoch kept,
+    resumable through ``progress_file`` (see ``advtext.training.fit``)."""
     seed_everything(settings.seed)
     rng = random.Random(settings.seed)
     ids = clf.token_ids(train_texts)
@@ -39,4 +42,4 @@ def fit_text(clf: TextClassifier, train_texts: Sequence[str], train_labels: Sequ
                    torch.tensor([train_labels[i] for i in batch], device=clf.device))
 
     return fit(clf.model, epoch_batches, len(ids), lambda: accuracy(clf, val_texts, val_labels), settings, log,
-               loss_fn)
+               loss_fn, progress_file, identity)
