@@ -15,8 +15,12 @@ import torch
 from advtext.engine import attack_mode, evaluate
 from advtext.errors import AdvtextError
 from advtext.image.fgsm import check_eps
+from advtext.progress import progress_bar
 
 METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs")
+
+
+PROGRESS_STEP = 500  # images crafted between two updates of the progress bar
 
 
 @dataclass
@@ -75,24 +79,36 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
         check_eps(s.epsilons)
     epsilons = s.epsilons if s.method in ("fgsm", "bim", "pgd") else (math.nan,)
     records, summaries, examples = [], [], {}
-    for eps in epsilons:
-        start = time.perf_counter()
-        adv = craft(model, x, y, target, eps, s)
-        seconds = time.perf_counter() - start
-        pred = evaluate(model, adv, chunk_size=s.chunk_size).argmax(1)
-        success = pred == target if target is not None else pred != y
-        delta = (adv - x).flatten(1)
-        sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
-        for i in range(len(x)):
-            records.append({"index": int(index[i]), "label": int(y[i]),
-                            "target": None if target is None else int(target[i]),
-                            "eps": None if math.isnan(eps) else eps, "pred": int(pred[i]), "success": bool(success[i]),
-                            **{k: round(float(v[i]), 6) for k, v in sizes.items()}})
-        summaries.append({"method": s.method, "eps": None if math.isnan(eps) else eps, "n": len(x),
-                          "success_rate": float(success.float().mean()),
-                          "accuracy": float((pred == y).float().mean()),
-                          **{f"mean_{k}": float(v[success].mean()) if success.any() else math.nan
-                             for k, v in sizes.items()},
-                          "seconds": round(seconds, 3), "samples_per_s": round(len(x) / max(seconds, 1e-9), 1)})
-        examples = {"x": x, "adv": adv, "y": y, "pred": pred, "eps": eps}
+    with progress_bar(len(x) * len(epsilons), f"{s.method}") as bar:
+        for eps in epsilons:
+            start = time.perf_counter()
+            pieces = []
+            for first in range(0, len(x), PROGRESS_STEP):
+                part = slice(first, first + PROGRESS_STEP)
+                pieces.append(craft(model, x[part], y[part], None if target is None else target[part], eps, s))
+                bar.advance(len(pieces[-1]))
+            adv = torch.cat(pieces)
+            seconds = time.perf_counter() - start
+            rows, summary, examples = _account(model, x, y, index, target, s, eps, adv, seconds)
+            records += rows
+            summaries.append(summary)
     return records, summaries, examples
+
+
+def _account(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+             target: torch.Tensor | None, s: AttackSettings, eps: float, adv: torch.Tensor,
+             seconds: float) -> tuple[list[dict], dict, dict]:
+    """Records, summary and example batch of one epsilon's adversarial images."""
+    pred = evaluate(model, adv, chunk_size=s.chunk_size).argmax(1)
+    success = pred == target if target is not None else pred != y
+    delta = (adv - x).flatten(1)
+    sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
+    eps_value = None if math.isnan(eps) else eps
+    records = [{"index": int(index[i]), "label": int(y[i]), "target": None if target is None else int(target[i]),
+                "eps": eps_value, "pred": int(pred[i]), "success": bool(success[i]),
+                **{k: round(float(v[i]), 6) for k, v in sizes.items()}} for i in range(len(x))]
+    summary = {"method": s.method, "eps": eps_value, "n": len(x), "success_rate": float(success.float().mean()),
+               "accuracy": float((pred == y).float().mean()),
+               **{f"mean_{k}": float(v[success].mean()) if success.any() else math.nan for k, v in sizes.items()},
+               "seconds": round(seconds, 3), "samples_per_s": round(len(x) / max(seconds, 1e-9), 1)}
+    return records, summary, {"x": x, "adv": adv, "y": y, "pred": pred, "eps": eps}
