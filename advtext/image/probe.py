@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from advtext.engine import evaluate
+
 
 def top_activating(features: torch.Tensor, direction: torch.Tensor, k: int) -> torch.Tensor:
     """Indices of the ``k`` rows of ``features`` (N, H) with the largest projection on ``direction`` (H,)."""
@@ -24,8 +26,7 @@ def unit_and_random_direction(features: torch.Tensor, unit: int, k: int,
             "random direction": top_activating(features, random / random.norm(), k)}
 
 
-@torch.no_grad()
 def hidden_features(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The last hidden layer's activations (N, H) of an image model."""
     model.eval()
-    return torch.cat([model.hidden(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return evaluate(model.hidden, x, chunk_size=batch_size)

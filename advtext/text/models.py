@@ -71,6 +71,10 @@ class LSTMClassifier(nn.Module):
 
     def head(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits from the per-position LSTM outputs: pooling, dropout, linear."""
+        return self.fc(self.dropout(self.pooled(h, mask)))
+
+    def pooled(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The sentence representation (B, H) the output layer reads: masked mean or last state."""
         if self.cfg.pooling == "mean":
             m = mask.unsqueeze(-1).to(h.dtype)
             pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -80,7 +84,7 @@ class LSTMClassifier(nn.Module):
             if self.cfg.bidirectional:  # the backward direction's summary sits at position 0
                 half = self.cfg.hidden_size
                 pooled = torch.cat([pooled[:, :half], h[:, 0, half:]], dim=1)
-        return self.fc(self.dropout(pooled))
+        return pooled
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = ids != 0

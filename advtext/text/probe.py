@@ -16,7 +16,7 @@ from advtext.text.classifier import TextClassifier, pad_ids
 
 @torch.no_grad()
 def sentence_states(clf: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """Masked mean over positions of the LSTM's hidden states, one row (H,) per text."""
+    """The pooled LSTM state the output layer reads (the model's own pooling), one row (H,) per text."""
     model = clf.model
     model.eval()
     ids = clf.token_ids(texts)
@@ -24,15 +24,13 @@ def sentence_states(clf: TextClassifier, texts: Sequence[str], batch_size: int =
     for start in range(0, len(ids), batch_size):
         batch = pad_ids(ids[start : start + batch_size], clf.device)
         mask = batch != 0
-        h = model.hidden_states(model.embedding(batch), mask)
-        m = mask.unsqueeze(-1).to(h.dtype)
-        rows.append(((h * m).sum(1) / m.sum(1).clamp(min=1.0)).cpu())
+        rows.append(model.pooled(model.hidden_states(model.embedding(batch), mask), mask).cpu())
     return torch.cat(rows)
 
 
 def text_probe(clf: TextClassifier, texts: Sequence[str], unit: int, k: int = 8, seed: int = 0) -> dict[str, list[str]]:
     """Top-``k`` texts for hidden unit ``unit`` and for a random direction (seeded)."""
-    if not hasattr(clf.model, "hidden_states"):
+    if not hasattr(clf.model, "pooled"):
         raise AdvtextError(f"the probe reads an LSTM's hidden states; this run is a {clf.config.architecture}")
     states = sentence_states(clf, texts)
     if not 0 <= unit < states.shape[1]:
