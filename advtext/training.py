@@ -20,7 +20,9 @@ from advtext.errors import AdvtextError
 from advtext.progress import progress_bar
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+# computes one batch's loss, backpropagates it into the parameters' .grad, and returns the batch's
+# figures ("loss" at least; adversarial training adds its own, averaged per epoch into the history)
+TrainStep = Callable[[nn.Module, torch.Tensor, torch.Tensor], dict[str, float]]
 
 
 @dataclass
@@ -38,36 +40,48 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings: TrainSettings,
-                optimizer: torch.optim.Optimizer, description: str, loss_fn: LossFn | None = None) -> float:
-    """One pass over ``batches`` of (inputs, labels); returns the mean training loss.
+def cross_entropy_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Plain training: cross-entropy of the batch, backpropagated."""
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    return {"loss": loss.item()}
 
-    ``loss_fn(model, x, y) -> loss`` replaces plain cross-entropy (adversarial training uses it).
+
+def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings: TrainSettings,
+                optimizer: torch.optim.Optimizer, description: str, step: TrainStep | None = None) -> dict[str, float]:
+    """One pass over ``batches`` of (inputs, labels); returns the epoch's mean figures (``loss`` first).
+
+    ``step(model, x, y)`` replaces the plain cross-entropy step (adversarial training uses it).
     """
+    step = step or cross_entropy_step
     model.train()
-    loss_sum, seen = 0.0, 0
+    sums: dict[str, float] = {}
+    seen = 0
     with progress_bar(total, description) as bar:
         for x, y in batches:
-            loss = loss_fn(model, x, y) if loss_fn else nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            figures = step(model, x, y)
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
-            loss_sum += loss.item() * len(y)
+            for k, v in figures.items():
+                sums[k] = sums.get(k, 0.0) + v * len(y)
             seen += len(y)
-            bar.advance(len(y), loss=loss_sum / seen)
-    return loss_sum / max(seen, 1)
+            bar.advance(len(y), loss=sums["loss"] / seen)
+    return {k: v / max(seen, 1) for k, v in sums.items()}
 
 
 def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: int,
         validate: Callable[[], float], settings: TrainSettings, log: Callable[[str], None] = print,
-        loss_fn: LossFn | None = None, progress_file: Path | None = None, identity: dict | None = None) -> list[dict]:
+        step: TrainStep | None = None, progress_file: Path | None = None, identity: dict | None = None,
+        epoch_start: Callable[[int], None] | None = None) -> list[dict]:
     """Train for ``settings.epochs`` with validation accuracy every epoch and early stopping.
 
     ``epoch_batches()`` yields one epoch's shuffled batches. The best epoch's weights are kept.
     With ``progress_file``, the state after every epoch is saved there, a run interrupted earlier
     continues from its last finished epoch (exactly as if never stopped; ``identity`` must match
-    the interrupted run's), and the file is removed at the end. Returns one dict per epoch.
+    the interrupted run's), and the file is removed at the end. ``step`` replaces the plain
+    cross-entropy step; ``epoch_start(epoch)`` runs before each epoch that is trained. Returns one
+    dict per epoch: the step's mean figures (``train_loss`` and any others), validation accuracy, seconds.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     history, best, best_state, stale = [], -1.0, None, 0
@@ -90,13 +104,17 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
             done = settings.epochs
     for epoch in range(done + 1, settings.epochs + 1):
         start = time.perf_counter()
-        loss = train_epoch(model, epoch_batches(), total, settings, optimizer, f"epoch {epoch}/{settings.epochs}",
-                           loss_fn)
+        if epoch_start is not None:
+            epoch_start(epoch)
+        figures = train_epoch(model, epoch_batches(), total, settings, optimizer,
+                              f"epoch {epoch}/{settings.epochs}", step)
         seconds = time.perf_counter() - start
         val_acc = validate()
-        history.append({"epoch": epoch, "train_loss": round(loss, 5), "val_accuracy": round(val_acc, 5),
-                        "seconds": round(seconds, 2)})
-        log(f"epoch {epoch}: train loss {loss:.4f}  validation accuracy {val_acc:.4f}  ({seconds:.1f}s)")
+        loss = figures.pop("loss")
+        history.append({"epoch": epoch, "train_loss": round(loss, 5), **{k: round(v, 5) for k, v in figures.items()},
+                        "val_accuracy": round(val_acc, 5), "seconds": round(seconds, 2)})
+        extra = "".join(f"  {k.replace('_', ' ')} {v:.4f}" for k, v in figures.items())
+        log(f"epoch {epoch}: train loss {loss:.4f}{extra}  validation accuracy {val_acc:.4f}  ({seconds:.1f}s)")
         if val_acc > best:
             best, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
         else:

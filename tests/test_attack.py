@@ -108,17 +108,49 @@ def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
     assert pick == {"untargeted": 4, "targeted": 3}
 
 
+@pytest.mark.parametrize("dictionary", ["vocab", "wordnet", "glove:0.7"])
 @pytest.mark.parametrize("method", ["papernot", "greedy"])
-def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path, method):
+def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path, method, dictionary):
+    """Short snippets and long texts in one batch; with the synonym dictionaries, stopwords kept and a
+    word budget, rows run out of candidates at different steps (the greedy step once crashed there)."""
     clf, texts, labels = sample
+    mixed = [t if i % 3 else " ".join(texts[i : i + 4]) for i, t in enumerate(texts[:24])]
+    constraints = {} if dictionary == "vocab" else {"protect_stopwords": True, "max_change": 0.2}
     clf.model.double()
     try:
-        batched = run_attack(clf, texts[:24], labels[:24], tmp_path / "b.jsonl", method=method, batch_size=24)
-        single = run_attack(clf, texts[:24], labels[:24], tmp_path / "s.jsonl", method=method, batch_size=1)
+        batched = run_attack(clf, mixed, labels[:24], tmp_path / "b.jsonl", method=method, dictionary=dictionary,
+                             batch_size=24, **constraints)
+        single = run_attack(clf, mixed, labels[:24], tmp_path / "s.jsonl", method=method, dictionary=dictionary,
+                            batch_size=1, **constraints)
     finally:
         clf.model.float()
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
     assert strip(batched) == strip(single)
+    assert len({r["length"] for r in batched}) > 5 and any(r["status"] == "succeeded" for r in batched)
+
+
+def test_greedy_step_with_rows_that_have_no_candidate_left(sample):
+    """More than one verification group (256 candidates) with short rows whose positions are all closed:
+    their empty candidate slots once reached the LSTM as positions past the row's end and crashed it."""
+    from advtext.text.classifier import pad_ids
+
+    clf, texts, labels = sample
+    d = build_dictionary("wordnet", clf.vocab, protect_stopwords=True)
+    attack = SequenceAttack(clf.model, Misclassification(), d, AttackSettings(method="greedy"))
+    short, long = clf.vocab.encode(words(texts[0])[:3]), clf.vocab.encode(words(" ".join(texts[:4]))[:40])
+    ids = pad_ids([short, long] * 30)
+    y = torch.tensor([labels[0], labels[0]] * 30)
+    with torch.no_grad():
+        _, grad, hidden = attack._log_probs_and_grad(ids, y)
+        open_positions = attack.changeable(ids)
+        open_positions[0::2] = False
+        tried, sub, extra, checked = attack._greedy_step(ids, grad, open_positions, y, hidden)
+    assert (sub[0::2] == -1).all() and (extra[0::2] == 0).all()
+    assert (sub[1::2] >= 0).all() and (extra[1::2] > 0).all()
+    # the substitutes of the long rows are what a one-row call chooses
+    with torch.no_grad():
+        _, single, _, _ = attack._greedy_step(ids[1:2], grad[1:2], open_positions[1:2], y[1:2], hidden[1:2])
+    assert int(sub[1]) == int(single[0])
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(sample, tmp_path):

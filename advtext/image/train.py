@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 
 from advtext.image.classifier import ImageClassifier
-from advtext.training import LossFn, TrainSettings, accuracy, fit, seed_everything
+from advtext.training import TrainStep, TrainSettings, accuracy, fit, seed_everything
 
 
 def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                settings: TrainSettings, log: Callable[[str], None] = print,
-               loss_fn: LossFn | None = None, progress_file: Path | None = None,
+               step: TrainStep | None = None, progress_file: Path | None = None,
                identity: dict | None = None) -> list[dict]:
     """Train ``clf`` on image tensors; validation accuracy every epoch, early stopping, best epoch kept,
     resumable through ``progress_file`` (see ``advtext.training.fit``)."""
@@ -27,4 +27,4 @@ def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: to
             yield x[idx].to(clf.device), y[idx].to(clf.device)
 
     return fit(clf.model, epoch_batches, len(y), lambda: accuracy(clf, x_val, y_val.tolist()), settings, log,
-               loss_fn, progress_file, identity)
+               step, progress_file, identity)

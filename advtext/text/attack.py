@@ -73,6 +73,13 @@ def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -
     return out
 
 
+def word_budget(lengths: torch.Tensor, max_change: float | None) -> torch.Tensor:
+    """Words each row may change: every word (None), else the fraction ``max_change`` of them, at least one."""
+    if max_change is None:
+        return lengths.clone()
+    return (max_change * lengths.double() + 1e-9).floor().long().clamp(min=1)
+
+
 class SequenceAttack:
     """One configured attack: model, goal, dictionary and settings; ``run`` attacks a batch."""
 
@@ -84,6 +91,10 @@ class SequenceAttack:
         self.device = self.table.device
         self.dictionary = dictionary.to(self.device)
         self.allowed_ids = self.dictionary.allowed.nonzero().flatten()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the embedding table after the weights changed (adversarial training attacks a moving model)."""
         self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()  # (E, V') for greedy's product
 
     def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor):
@@ -105,13 +116,13 @@ class SequenceAttack:
         _, grad = gradient(objective, self.table[ids], ids != 0, labels)
         return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None
 
-    def _papernot_step(self, ids, grad, open_positions, priority):
-        """Random untried position; the sign-matching substitute from the dictionary.
+    def changeable(self, ids: torch.Tensor) -> torch.Tensor:
+        """Positions (B, T) the dictionary lets the attack change: real, unprotected words with a substitute."""
+        return (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
 
-        Returns the positions tried (b, k; the first is the one changed), substitutes (-1: none), extra
-        forward passes per row, and (None) checked probabilities.
-        """
-        pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
+    def sign_substitutes(self, ids: torch.Tensor, grad: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Papernot's substitute at position ``pos`` (b,) of each row: the dictionary word whose embedding
+        difference best matches the sign of the gradient there (-1 where the dictionary offers none)."""
         rows = torch.arange(ids.shape[0], device=ids.device)
         current = ids[rows, pos]
         signs = torch.sign(grad[rows, pos])
@@ -119,21 +130,22 @@ class SequenceAttack:
             best, _ = sign_match(self.table, current, signs, self.dictionary.allowed)
         else:
             best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
-        return pos[:, None], best.to(ids.device), 0, None
+        return best.to(ids.device)
 
-    def _greedy_step(self, ids, grad, open_positions, labels, hidden):
-        """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
+    def first_order_substitutes(self, ids: torch.Tensor, grad: torch.Tensor, open_positions: torch.Tensor,
+                                n_pos: int, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``n_pos`` most salient open positions of each row (L2 norm of the gradient) and, at each, the
+        ``k`` substitutes with the largest first-order gain (e_z - e_x) . g (HotFlip).
 
-        Returns like ``_papernot_step``, with the verified probabilities of each chosen substitution.
+        Returns positions (b, P), words (b, P, k') and gains (b, P, k'); a gain of -inf marks no candidate
+        (a closed position, or a word whose list is empty).
         """
-        b, width = ids.shape
-        n_pos = min(self.settings.top_positions, width)
+        n_pos = min(n_pos, ids.shape[1])
         saliency = grad.norm(dim=-1).masked_fill(~open_positions, -float("inf"))
         top_val, top_pos = saliency.topk(n_pos, dim=1)
         g = grad.gather(1, top_pos[..., None].expand(-1, -1, grad.shape[-1]))  # (b, P, E)
         current = ids.gather(1, top_pos)  # (b, P)
         base = (self.table[current] * g).sum(-1, keepdim=True)
-        k = self.settings.words_per_position
         if self.dictionary.candidates is None:
             # one product with the allowed words only; the constant e_x . g is subtracted after the top-k,
             # and one spare is kept in case the current word itself ranks among the best
@@ -145,25 +157,45 @@ class SequenceAttack:
             scores = scores.masked_fill(words < 0, -float("inf"))
         gain = (scores - base).masked_fill(words == current[..., None], -float("inf"))
         gain = gain.masked_fill(~torch.isfinite(top_val)[..., None], -float("inf"))
-        top_gain, top_k = gain.topk(min(k, gain.shape[2]), dim=2)  # the best substitutes of each position
-        top_word = words.gather(2, top_k)
+        top_gain, top_k = gain.topk(min(k, gain.shape[2]), dim=2)
+        return top_pos, words.gather(2, top_k), top_gain
+
+    def _papernot_step(self, ids, grad, open_positions, priority):
+        """Random untried position; the sign-matching substitute from the dictionary.
+
+        Returns the positions tried (b, k; the first is the one changed), substitutes (-1: none), extra
+        forward passes per row, and (None) checked probabilities.
+        """
+        pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
+        return pos[:, None], self.sign_substitutes(ids, grad, pos), 0, None
+
+    def _greedy_step(self, ids, grad, open_positions, labels, hidden):
+        """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
+
+        Returns like ``_papernot_step``, with the verified probabilities of each chosen substitution.
+        Only real candidates are verified: rows differ in length and in how many candidates are left.
+        """
+        b = ids.shape[0]
+        top_pos, top_word, top_gain = self.first_order_substitutes(
+            ids, grad, open_positions, self.settings.top_positions, self.settings.words_per_position)
         k = top_gain.shape[2]
-        n_cand = min(self.settings.verify, n_pos * k)
+        n_cand = min(self.settings.verify, top_gain.shape[1] * k)
         cand_gain, flat = top_gain.flatten(1).topk(n_cand, dim=1)  # best first-order gains first
         pos = top_pos.gather(1, flat // k)
         sub = top_word.flatten(1).gather(1, flat)
         valid = torch.isfinite(cand_gain)
-        row = torch.arange(b, device=ids.device).repeat_interleave(n_cand)
-        word = torch.where(valid, sub, ids.gather(1, pos)).flatten()
-        logits = substitution_logits(self.model, ids, row, pos.flatten(), word, hidden)
+        row, slot = valid.nonzero(as_tuple=True)
+        logits = substitution_logits(self.model, ids, row, pos[row, slot], sub[row, slot], hidden)
         log_probs = torch.log_softmax(logits.float(), -1)
-        y = labels.repeat_interleave(n_cand)
-        score = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
-        score = score.view(b, n_cand).masked_fill(~valid, -float("inf"))
+        probs = torch.zeros(b, n_cand, log_probs.shape[1], device=ids.device)
+        probs[row, slot] = log_probs.exp()
+        y = labels[row]
+        score = torch.full((b, n_cand), -float("inf"), device=ids.device)
+        score[row, slot] = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
         choice = score.argmax(1)
         rows = torch.arange(b, device=ids.device)
         best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))
-        checked = log_probs.exp().view(b, n_cand, -1)[rows, choice]
+        checked = probs[rows, choice]
         # a row with no candidate at all closes every position it scored, so it cannot stall
         tried = torch.where(valid.any(1, keepdim=True), pos[rows, choice][:, None], top_pos)
         return tried, best, valid.sum(1).cpu(), checked
@@ -176,11 +208,8 @@ class SequenceAttack:
         ids = original.clone()
         y = torch.tensor(labels, device=self.device)
         lengths = (ids != 0).sum(1)
-        open_positions = (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
-        if self.settings.max_change is None:
-            budget = lengths.clone()
-        else:
-            budget = (self.settings.max_change * lengths.double() + 1e-9).floor().long().clamp(min=1)
+        open_positions = self.changeable(ids)
+        budget = word_budget(lengths, self.settings.max_change)
         priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
         forwards = torch.zeros(n, dtype=torch.long)
         backwards = torch.zeros(n, dtype=torch.long)

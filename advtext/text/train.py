@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from advtext.text.classifier import TextClassifier, pad_ids
-from advtext.training import LossFn, TrainSettings, accuracy, fit, seed_everything
+from advtext.training import TrainStep, TrainSettings, accuracy, fit, seed_everything
 
 
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -27,8 +27,8 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random
 
 def fit_text(clf: TextClassifier, train_texts: Sequence[str], train_labels: Sequence[int],
              val_texts: Sequence[str], val_labels: Sequence[int], settings: TrainSettings,
-             log: Callable[[str], None] = print, loss_fn: LossFn | None = None, progress_file: Path | None = None,
-             identity: dict | None = None) -> list[dict]:
+             log: Callable[[str], None] = print, step: TrainStep | None = None, progress_file: Path | None = None,
+             identity: dict | None = None, epoch_start: Callable[[int], None] | None = None) -> list[dict]:
     """Train ``clf`` on texts; validation accuracy every epoch, early stopping, best epoch kept,
     resumable through ``progress_file`` (see ``advtext.training.fit``)."""
     seed_everything(settings.seed)
@@ -42,4 +42,4 @@ def fit_text(clf: TextClassifier, train_texts: Sequence[str], train_labels: Sequ
                    torch.tensor([train_labels[i] for i in batch], device=clf.device))
 
     return fit(clf.model, epoch_batches, len(ids), lambda: accuracy(clf, val_texts, val_labels), settings, log,
-               loss_fn, progress_file, identity)
+               step, progress_file, identity, epoch_start)
