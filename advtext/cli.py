@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from advtext.defenses.text_hardening import HARDEN_METHODS, SCHEDULES
 from advtext.errors import AdvtextError
 from advtext.text.attack import METHODS
 from advtext.text.corpora import EMPTY_POLICIES
@@ -72,49 +73,47 @@ def cli():
     """advtext: adversarial examples for text classifiers (Papernot et al. 2016) and their image roots."""
 
 
-@cli.command()
-@corpus_options
-@click.option("--model", "architecture", type=click.Choice(ARCHITECTURES), default="lstm", show_default=True)
-@click.option("--max-len", type=int, default=100, show_default=True, callback=_positive,
-              help="truncate every text to this many tokens")
-@click.option("--vocab-size", type=int, default=20000, show_default=True, callback=_positive)
-@click.option("--min-freq", type=int, default=1, show_default=True, callback=_positive)
-@click.option("--embed-dim", type=int, default=None, callback=_positive, help="default 128 (50 with --glove)")
-@click.option("--hidden-size", type=int, default=128, show_default=True, callback=_positive)
-@click.option("--layers", type=int, default=1, show_default=True, callback=_positive)
-@click.option("--bidirectional/--unidirectional", default=False, show_default=True)
-@click.option("--pooling", type=click.Choice(["mean", "last"]), default="mean", show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--glove/--no-glove", default=False, show_default=True,
-              help="initialise the embeddings with GloVe 6B 50d (from `make setup`)")
-@click.option("--epochs", type=int, default=4, show_default=True, callback=_positive)
-@click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True)
-@click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
-              help="stop after this many epochs without a better validation accuracy")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="run directory to write")
-@click.option("--overwrite", is_flag=True, help="replace a model already in --out")
-def train(corpus, text_column, label_column, empty, max_words, seed, architecture, max_len, vocab_size, min_freq,
-          embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience,
-          device, out, overwrite):
-    """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
-    from advtext.checkpoint import PROGRESS, check_run_dir
-    from advtext.engine import select_device
-    from advtext.report import print_classification_report
-    from advtext.text.classifier import TextClassifier
-    from advtext.text.corpora import check_labels, split_dataset
-    from advtext.text.embeddings import GLOVE_DIM, glove_matrix
-    from advtext.text.models import ModelConfig, build_model
-    from advtext.text.tokenizer import Vocabulary
-    from advtext.text.train import fit_text
-    from advtext.training import TrainSettings, classification_report, seed_everything
+def model_options(f):
+    """The options that shape a new text model (``train``, and ``harden`` without ``--from``)."""
+    for option in reversed([
+        click.option("--model", "architecture", type=click.Choice(ARCHITECTURES), default="lstm", show_default=True),
+        click.option("--max-len", type=int, default=100, show_default=True, callback=_positive,
+                     help="truncate every text to this many tokens"),
+        click.option("--vocab-size", type=int, default=20000, show_default=True, callback=_positive),
+        click.option("--min-freq", type=int, default=1, show_default=True, callback=_positive),
+        click.option("--embed-dim", type=int, default=None, callback=_positive, help="default 128 (50 with --glove)"),
+        click.option("--hidden-size", type=int, default=128, show_default=True, callback=_positive),
+        click.option("--layers", type=int, default=1, show_default=True, callback=_positive),
+        click.option("--bidirectional/--unidirectional", default=False, show_default=True),
+        click.option("--pooling", type=click.Choice(["mean", "last"]), default="mean", show_default=True),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True),
+        click.option("--glove/--no-glove", default=False, show_default=True,
+                     help="initialise the embeddings with GloVe 6B 50d (from `make setup`)"),
+    ]):
+        f = option(f)
+    return f
 
-    if glove and embed_dim not in (None, GLOVE_DIM):
-        raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
-    run_dir = check_run_dir(out, overwrite)
-    dev = select_device(device)
-    data = open_corpus(corpus, text_column, label_column, empty, seed)
+
+def fit_options(f):
+    """The options of the training loop (``train`` and ``harden``)."""
+    for option in reversed([
+        click.option("--epochs", type=int, default=4, show_default=True, callback=_positive),
+        click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive),
+        click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True),
+        click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
+                     help="stop after this many epochs without a better validation accuracy"),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]"),
+        click.option("--out", type=click.Path(path_type=Path), required=True, help="run directory to write"),
+        click.option("--overwrite", is_flag=True, help="replace a model already in --out"),
+    ]):
+        f = option(f)
+    return f
+
+
+def training_splits(data, corpus: str, max_words: int | None, seed: int) -> tuple:
+    """Train and validation texts and labels, and the number of classes (at least two)."""
+    from advtext.text.corpora import check_labels, split_dataset
+
     train_texts, train_labels = split_texts(data, "train", max_words, corpus)
     if "validation" in data:
         val_texts, val_labels = split_texts(data, "validation", max_words, corpus)
@@ -126,6 +125,22 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
         raise AdvtextError(f"{corpus} is too small to train on ({len(train_texts)} train / {len(val_texts)} "
                            "validation texts): give at least a few dozen texts")
     num_classes = check_labels(train_labels, f"{corpus} train split")
+    if num_classes < 2:
+        raise AdvtextError(f"{corpus} train split has a single class: a classifier needs texts of at least two")
+    return train_texts, train_labels, val_texts, val_labels, num_classes
+
+
+def new_text_classifier(train_texts, num_classes: int, dev, architecture, max_len, vocab_size, min_freq, embed_dim,
+                        hidden_size, layers, bidirectional, pooling, dropout, glove, seed):
+    """A freshly initialised classifier with a vocabulary built from ``train_texts``."""
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.embeddings import GLOVE_DIM, glove_matrix
+    from advtext.text.models import ModelConfig, build_model
+    from advtext.text.tokenizer import Vocabulary
+    from advtext.training import seed_everything
+
+    if glove and embed_dim not in (None, GLOVE_DIM):
+        raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
     seed_everything(seed)
     vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
     cfg = ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes,
@@ -136,23 +151,121 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
         matrix, found = glove_matrix(vocab)
         model.embedding.weight.data[found] = matrix[found]
         click.echo(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised", err=True)
-    clf = TextClassifier(model.to(dev), vocab, max_len, dev)
-    click.echo(f"training {architecture} on {corpus}: {len(train_texts)} train / {len(val_texts)} validation texts, "
-               f"vocabulary {len(vocab)}, max_len {max_len}, device {dev}", err=True)
+    return TextClassifier(model.to(dev), vocab, max_len, dev)
+
+
+def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, splits: tuple, run_dir: Path, epochs,
+                 batch_size, lr, patience, identity: dict, step=None, epoch_start=None, **info) -> None:
+    """Train ``clf`` on the shared loop (resumable), report on the test split, save the run directory."""
+    from advtext.checkpoint import PROGRESS
+    from advtext.report import print_classification_report
+    from advtext.text.train import fit_text
+    from advtext.training import TrainSettings, classification_report
+
+    train_texts, train_labels, val_texts, val_labels, _ = splits
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    identity = {"corpus": corpus, "model": cfg.to_dict(), "max_len": max_len, "max_words": max_words,
-                "vocab": len(vocab), "glove": glove, "train": settings.__dict__}
     history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
-                       log=lambda m: click.echo(m, err=True), progress_file=run_dir / PROGRESS, identity=identity)
+                       log=lambda m: click.echo(m, err=True), step=step, progress_file=run_dir / PROGRESS,
+                       identity={**identity, "train": settings.__dict__}, epoch_start=epoch_start)
     report = {}
     if "test" in data:
         report = classification_report(clf, *split_texts(data, "test", max_words, corpus))
     clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, train=settings.__dict__, history=history,
-             test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+             test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
     if report:
-        print_classification_report(report, f"{architecture} on {corpus} test split")
+        print_classification_report(report, f"{clf.config.architecture} on {corpus} test split")
     click.echo(f"saved {run_dir}")
+
+
+@cli.command()
+@corpus_options
+@model_options
+@fit_options
+def train(corpus, text_column, label_column, empty, max_words, seed, architecture, max_len, vocab_size, min_freq,
+          embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience,
+          device, out, overwrite):
+    """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
+    from advtext.checkpoint import check_run_dir
+    from advtext.engine import select_device
+
+    run_dir = check_run_dir(out, overwrite)
+    dev = select_device(device)
+    data = open_corpus(corpus, text_column, label_column, empty, seed)
+    splits = training_splits(data, corpus, max_words, seed)
+    clf = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq, embed_dim,
+                              hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
+    click.echo(f"training {architecture} on {corpus}: {len(splits[0])} train / {len(splits[2])} validation texts, "
+               f"vocabulary {len(clf.vocab)}, max_len {max_len}, device {dev}", err=True)
+    identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": max_len, "max_words": max_words,
+                "vocab": len(clf.vocab), "glove": glove}
+    fit_and_save(clf, data, corpus, max_words, seed, splits, run_dir, epochs, batch_size, lr, patience, identity)
+
+
+@cli.command()
+@corpus_options
+@click.option("--from", "from_run", type=click.Path(path_type=Path), default=None,
+              help="start from this trained run (its model, vocabulary and max_len) instead of a new model")
+@click.option("--method", "harden_method", type=click.Choice(HARDEN_METHODS), default="discrete", show_default=True,
+              help="discrete: word substitutions by the batched attack; embedding: Miyato/FreeLB perturbation of "
+                   "the embedded sequence; both")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="weight of the clean loss: alpha * CE(clean) + (1 - alpha) * CE(adversarial)")
+@click.option("--epsilon", type=float, default=5.0, show_default=True,
+              help="embedding: L2 radius of the perturbation of the whole embedded sequence")
+@click.option("--steps", type=int, default=1, show_default=True, callback=_positive,
+              help="embedding: ascent steps (1: Miyato et al. 2017; more: FreeLB)")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="online", show_default=True,
+              help="discrete: craft per batch on the current weights (online), or per epoch on the weights it "
+                   "starts with (offline, TextAttack's augmentation)")
+@click.option("--attack", "attack_method", type=click.Choice(METHODS), default="greedy", show_default=True,
+              help="discrete: the attack that crafts the training examples")
+@click.option("--dictionary", "dictionary_spec", default="wordnet", show_default=True,
+              help="discrete: substitutes; keep it label-preserving: wordnet or glove-safe:T (GloVe neighbours "
+                   "minus WordNet antonyms)")
+@click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
+@click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
+              help="discrete: change at most this fraction of each text's words")
+@click.option("--attack-steps", type=int, default=2, show_default=True, callback=_positive,
+              help="discrete: gradient rounds per batch (the first comes free from the clean pass)")
+@model_options
+@fit_options
+def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, harden_method, alpha, epsilon, steps,
+           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, attack_steps, architecture,
+           max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove,
+           epochs, batch_size, lr, patience, device, out, overwrite):
+    """Adversarial training: train (or fine-tune --from a run) against word substitutions or embedding noise."""
+    from advtext.checkpoint import check_run_dir
+    from advtext.defenses.text_hardening import AdversarialTrainingStep, HardenSettings
+    from advtext.engine import select_device
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.dictionary import build_dictionary
+
+    settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
+                              attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
+                              max_change=max_change, attack_steps=attack_steps)
+    run_dir = check_run_dir(out, overwrite)
+    dev = select_device(device)
+    if from_run is not None:
+        clf = TextClassifier.load(from_run, dev)
+    data = open_corpus(corpus, text_column, label_column, empty, seed)
+    splits = training_splits(data, corpus, max_words, seed)
+    if from_run is None:
+        clf = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq, embed_dim,
+                                  hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
+    elif splits[4] > clf.num_classes:
+        raise AdvtextError(f"{corpus} has {splits[4]} classes but {from_run} was trained on {clf.num_classes}: "
+                           "harden it on a corpus with the same classes")
+    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords) if settings.discrete else None
+    step = AdversarialTrainingStep(clf.model, settings, dictionary)
+    hardening = {**settings.to_dict(), "from": str(from_run) if from_run else None}
+    click.echo(f"hardening {clf.config.architecture} on {corpus} ({harden_method}"
+               + (f", {schedule} {attack_method} attack, dictionary {dictionary_spec}" if settings.discrete else "")
+               + f"): {len(splits[0])} train / {len(splits[2])} validation texts, device {dev}", err=True)
+    identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": clf.max_len, "max_words": max_words,
+                "vocab": len(clf.vocab), "hardening": hardening}
+    fit_and_save(clf, data, corpus, max_words, seed, splits, run_dir, epochs, batch_size, lr, patience, identity,
+                 step=step, epoch_start=step.epoch_start, hardening=hardening)
 
 
 @cli.command("eval")
@@ -252,6 +365,60 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
                                                    f"dictionary {dictionary_spec})")
     print_examples(records, 2)
     click.echo(f"records: {out}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@corpus_options
+@click.option("--split", default="test", show_default=True)
+@click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
+              help="texts drawn (seeded) from the split; every run is measured on the same ones")
+@click.option("--method", "methods", default="greedy,papernot", show_default=True,
+              help="attack methods, comma-separated; each is run with each dictionary")
+@click.option("--dictionary", "dictionaries", default="wordnet", show_default=True,
+              help="dictionaries, comma-separated: vocab, wordnet, glove:T, glove-safe:T")
+@click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
+@click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
+              help="change at most this fraction of each text's words")
+@click.option("--transfer-from", type=click.Path(path_type=Path), default=None,
+              help="also measure every run on the adversarial texts crafted against this run (e.g. the baseline)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="folder for the attack records (kept, and resumed by the same command); default: discarded")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+@click.option("--plots", type=click.Path(path_type=Path), default=None,
+              help="write accuracy-against-word-budget PNGs (one per attack, one curve per run) here")
+@click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
+@click.option("--device", default="auto", show_default=True)
+def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
+               protect_stopwords, max_change, transfer_from, out, as_json, plots, batch_size, device):
+    """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
+    import random
+    import tempfile
+
+    from advtext.defenses.robustness import measure_robustness, parse_attacks
+    from advtext.report import print_robustness, write_robustness_plots
+    from advtext.text.classifier import TextClassifier
+
+    specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change)
+    loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
+    source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
+    texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words,
+                                      corpus, with_index=True)
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    order = order[:limit]
+    texts, labels, keys = [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order]
+    source = {"corpus": corpus, "split": split, "max_words": max_words}
+    with tempfile.TemporaryDirectory() as scratch:
+        result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
+                                    batch_size, source_run)
+    if as_json:
+        click.echo(json.dumps(result, indent=1, allow_nan=False))
+    else:
+        print_robustness(result)
+    if plots:
+        for path in write_robustness_plots(result, plots):
+            click.echo(f"wrote {path}", err=True)
 
 
 def read_user_texts(path: Path, text_column: str, label_column: str, empty: str, clf) -> tuple[list, list]:

@@ -129,3 +129,59 @@ def write_attack_plots(s: dict, out_dir) -> list:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def print_robustness(result: dict) -> None:
+    """Runs side by side (one column each): clean accuracy, then per attack the accuracy under attack,
+    the words changed to flip (mean / median) and the accuracy on texts transferred from another run."""
+    table = Table(title=f"robustness on {result['n']} {result.get('corpus', '')} {result.get('split', '')} texts")
+    table.add_column("figure")
+    for run in result["runs"]:
+        table.add_column(run["run"], justify="right")
+    runs = result["runs"]
+    table.add_row("clean accuracy", *(_pct(r["clean_accuracy"]) for r in runs))
+    for attack in result["attacks"]:
+        name = attack["name"]
+        figures = [r["attacks"][name] for r in runs]
+        table.add_row(f"{name}: accuracy under attack", *(_pct(a["accuracy_under_attack"]) for a in figures))
+        table.add_row("  attack success rate", *(_pct(a["success_rate"]) for a in figures))
+        table.add_row("  words to flip: mean / median", *(f"{_fmt(a['mean_words_changed'], 2)} / "
+                                                           f"{_fmt(a['median_words_changed'], 1)}" for a in figures))
+        if result["transfer_from"]:
+            table.add_row(f"  accuracy on texts crafted against {result['transfer_from']}",
+                          *(_pct(r["transfer"][name]) for r in runs))
+    console.print(table)
+
+
+def write_robustness_plots(result: dict, out_dir) -> list:
+    """Per attack, accuracy under attack against the word budget, one curve per run (PNG)."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for attack in result["attacks"]:
+        name = attack["name"]
+        curves = {run["run"]: run["attacks"][name]["accuracy_by_budget"] for run in result["runs"]}
+        width = max((len(c) for c in curves.values()), default=1)
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for run, curve in curves.items():
+            if curve:  # flat after the largest flip this run needed
+                curve = curve + [curve[-1]] * (width - len(curve))
+                ax.step(range(width), [100 * v for v in curve], where="post", label=run)
+        ax.set(xlabel="word budget (words changed at most)", ylabel="accuracy under attack (%)", ylim=(0, 101),
+               title=f"accuracy under the {name} attack")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(out_dir / f"robustness-{name.replace('/', '-').replace(':', '')}.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from advtext.image.classifier import ImageClassifier
-from advtext.training import TrainStep, TrainSettings, accuracy, fit, seed_everything
+from advtext.training import TrainSettings, TrainStep, accuracy, fit, seed_everything
 
 
 def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,

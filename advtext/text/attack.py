@@ -95,7 +95,8 @@ class SequenceAttack:
 
     def refresh(self) -> None:
         """Re-read the embedding table after the weights changed (adversarial training attacks a moving model)."""
-        self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()  # (E, V') for greedy's product
+        if self.dictionary.candidates is None:  # (E, V') for greedy's product with the whole dictionary
+            self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()
 
     def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor):
         """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E),

@@ -4,7 +4,9 @@ A ``Dictionary`` says, for a model vocabulary, which words may replace which:
 
 * ``vocab``: every vocabulary word (the paper's D), minus ``<pad>``/``<unk>``;
 * ``wordnet``: WordNet 3.0 synonyms (offline copy from ``make setup``) that are in the vocabulary;
-* ``glove:T``: vocabulary words whose GloVe 6B-50d cosine similarity to the word is at least T.
+* ``glove:T``: vocabulary words whose GloVe 6B-50d cosine similarity to the word is at least T;
+* ``glove-safe:T``: the same minus WordNet antonyms of any sense of the word (GloVe puts "good"
+  next to "bad"): the label-preserving default for adversarial training.
 
 Constraints: stopwords never changed and never inserted; optional part-of-speech agreement (the two
 words share a WordNet part of speech; words WordNet does not know count as one class).
@@ -82,6 +84,17 @@ def _wordnet_neighbours(vocab: Vocabulary) -> list[list[int]]:
     return out
 
 
+def _wordnet_antonyms(vocab: Vocabulary) -> list[set[int]]:
+    """Per word, the vocabulary ids of the antonyms of every lemma of every synset it belongs to."""
+    wn = wordnet()
+    out = []
+    for w in vocab.itos:
+        names = ({a.name().lower() for s in wn.synsets(w) for lemma in s.lemmas() for a in lemma.antonyms()}
+                 if w.isalpha() else set())
+        out.append({vocab.stoi[n] for n in names if n in vocab.stoi})
+    return out
+
+
 def _glove_neighbours(vocab: Vocabulary, threshold: float) -> list[list[int]]:
     from advtext.text.embeddings import glove_matrix
 
@@ -108,7 +121,8 @@ def _pad(lists: list[list[int]]) -> torch.Tensor:
 
 def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
                      pos_agreement: bool = False) -> Dictionary:
-    """The dictionary named by ``spec`` (``vocab``, ``wordnet`` or ``glove:T``) with its constraints."""
+    """The dictionary named by ``spec`` (``vocab``, ``wordnet``, ``glove:T`` or ``glove-safe:T``) with its
+    constraints."""
     if pos_agreement and spec == "vocab":
         raise AdvtextError("--pos needs a synonym dictionary (wordnet or glove:T), not the whole vocabulary")
     allowed = torch.ones(len(vocab), dtype=torch.bool)
@@ -123,16 +137,21 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
         neighbours = None
     elif spec == "wordnet":
         neighbours = _wordnet_neighbours(vocab)
-    elif spec.startswith("glove:"):
+    elif spec.startswith(("glove:", "glove-safe:")):
+        kind, _, value = spec.partition(":")
         try:
-            threshold = float(spec.split(":", 1)[1])
+            threshold = float(value)
         except ValueError:
             threshold = 2.0
         if not -1 < threshold <= 1:
-            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in (-1, 1], e.g. glove:0.7")
+            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in (-1, 1], e.g. {kind}:0.7")
         neighbours = _glove_neighbours(vocab, threshold)
+        if kind == "glove-safe":
+            antonyms = _wordnet_antonyms(vocab)
+            neighbours = [[z for z in zs if z not in antonyms[w]] for w, zs in enumerate(neighbours)]
     else:
-        raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet or glove:T (e.g. glove:0.7)")
+        raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet, glove:T or glove-safe:T "
+                           "(e.g. glove:0.7)")
     if pos_agreement:
         pos = wordnet_pos(vocab)
         neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]

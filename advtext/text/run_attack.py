@@ -8,6 +8,7 @@ Every success is re-checked from scratch: the adversarial *text* is tokenised an
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,7 +119,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({HEADER: config}) + "\n", encoding="utf-8")
     elif records:
-        print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go")
+        print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
     attack = SequenceAttack(clf.model, goal, dictionary, settings)
     with open(out, "a", encoding="utf-8") as f, progress_bar(len(todo), f"attack ({settings.method})") as bar:
         for start in range(0, len(todo), batch_size):

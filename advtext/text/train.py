@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from advtext.text.classifier import TextClassifier, pad_ids
-from advtext.training import TrainStep, TrainSettings, accuracy, fit, seed_everything
+from advtext.training import TrainSettings, TrainStep, accuracy, fit, seed_everything
 
 
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:

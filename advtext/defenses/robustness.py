@@ -1,0 +1,145 @@
+"""How much a text classifier resists: clean accuracy, and for each attack asked, accuracy under
+attack, attack success rate, words changed to flip (the text analogue of Papernot et al.'s
+robustness metric, the mean minimal perturbation) and accuracy against the word budget; and the
+accuracy on adversarial texts crafted against another model (transfer).
+
+Every figure is computed from the attack records (``advtext.metrics.attack_summary``), which are
+kept when a records folder is given, so that a rerun resumes and the figures can be checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from advtext.errors import AdvtextError
+from advtext.goals import Misclassification
+from advtext.metrics import attack_summary
+from advtext.text.attack import METHODS, SUCCEEDED, AttackSettings
+from advtext.text.classifier import TextClassifier
+from advtext.text.dictionary import build_dictionary
+from advtext.text.run_attack import attack_texts
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack of the comparison: method, dictionary and the constraints shared by all."""
+
+    method: str
+    dictionary: str
+    protect_stopwords: bool = True
+    max_change: float | None = 0.2
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/{self.dictionary}"
+
+
+def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
+                  max_change: float | None) -> list[AttackSpec]:
+    """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``."""
+    specs = []
+    for method in filter(None, (m.strip() for m in methods.split(","))):
+        if method not in METHODS:
+            raise AdvtextError(f"unknown attack method {method!r}: use {' or '.join(METHODS)}, comma-separated")
+        for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
+            specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change))
+    if not specs:
+        raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
+    return specs
+
+
+def check_same_classes(runs: Sequence[tuple[str, TextClassifier]], labels: Sequence[int]) -> None:
+    """Runs of different label sets cannot be compared (different vocabularies are fine)."""
+    classes = {name: clf.num_classes for name, clf in runs}
+    if len(set(classes.values())) > 1:
+        found = ", ".join(f"{k}: {v} classes" for k, v in classes.items())
+        raise AdvtextError(f"the runs have different label sets ({found}): compare runs trained on the same classes")
+    k = next(iter(classes.values()))
+    if labels and max(labels) >= k:
+        raise AdvtextError(f"the texts have labels up to {max(labels)} but the runs have classes 0..{k - 1}: "
+                           "measure them on a corpus with the same classes")
+
+
+def accuracy_by_budget(records: list[dict], max_budget: int) -> list[float]:
+    """Accuracy under attack when the attacker may change at most k words, k = 0..max_budget."""
+    predicted = [r for r in records if "pred_before" in r]
+    if not predicted:
+        return []
+    correct = sum(r["pred_before"] == r["label"] for r in predicted)
+    flips = [r["words_changed"] for r in predicted if r["status"] == SUCCEEDED]
+    return [(correct - sum(w <= k for w in flips)) / len(predicted) for k in range(max_budget + 1)]
+
+
+def attack_figures(records: list[dict]) -> dict:
+    """The figures of one run under one attack, from its records."""
+    s = attack_summary(records)
+    return {"accuracy_under_attack": s["accuracy_under_attack"], "success_rate": s["success_rate"],
+            "mean_words_changed": s["words_changed"]["mean"], "median_words_changed": s["words_changed"]["median"],
+            "success_by_budget": s["success_by_budget"], "records": s["records"]}
+
+
+def transfer_accuracy(clf: TextClassifier, records: list[dict]) -> float | None:
+    """Accuracy of ``clf`` on the adversarial texts of ``records`` (crafted against another model)."""
+    if not records:
+        return None
+    pred = clf.predict_proba([r["adversarial"] for r in records]).argmax(-1)
+    return float((pred == torch.tensor([r["label"] for r in records])).float().mean())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
+
+
+def records_path(records_dir: Path, run: str, spec: AttackSpec) -> Path:
+    """Where the records of one run under one attack are kept."""
+    return records_dir / f"{_slug(str(run))}.{spec.method}.{_slug(spec.dictionary)}.jsonl"
+
+
+def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[str], labels: Sequence[int],
+               keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int) -> list[dict]:
+    """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
+    dictionary = build_dictionary(spec.dictionary, clf.vocab, spec.protect_stopwords)
+    settings = AttackSettings(method=spec.method, max_change=spec.max_change, seed=seed)
+    config = {"run": str(Path(run).resolve()), **source, "n": len(texts), "only_correct": False,
+              "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
+              "max_change": spec.max_change, "protect_stopwords": spec.protect_stopwords, "pos": False, "seed": seed}
+    return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
+                        records_path(records_dir, run, spec), config, batch_size)
+
+
+def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequence[AttackSpec],
+                       texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], source: dict, seed: int,
+                       records_dir: Path, batch_size: int = 128,
+                       transfer_from: tuple[str, TextClassifier] | None = None) -> dict:
+    """Per run: clean accuracy, per attack its figures, and (with ``transfer_from``) the accuracy on the
+    adversarial texts crafted by each attack against that other run."""
+    check_same_classes([*runs, *([transfer_from] if transfer_from else [])], labels)
+    records_dir.mkdir(parents=True, exist_ok=True)
+    transferred = {}
+    if transfer_from is not None:
+        name, clf = transfer_from
+        source_dir = records_dir / "transfer-source"
+        source_dir.mkdir(exist_ok=True)
+        transferred = {spec.name: run_attack(clf, name, spec, texts, labels, keys, source, seed, source_dir,
+                                             batch_size) for spec in specs}
+    results = []
+    for name, clf in runs:
+        pred = clf.predict_proba(texts).argmax(-1)
+        entry = {"run": name, "clean_accuracy": float((pred == torch.tensor(list(labels))).float().mean()),
+                 "attacks": {}}
+        for spec in specs:
+            records = run_attack(clf, name, spec, texts, labels, keys, source, seed, records_dir, batch_size)
+            longest = max((r["words_changed"] for r in records), default=0)
+            entry["attacks"][spec.name] = {**attack_figures(records), "accuracy_by_budget":
+                                           accuracy_by_budget(records, longest),
+                                           "records_file": str(records_path(records_dir, name, spec))}
+        if transferred:
+            entry["transfer"] = {spec: transfer_accuracy(clf, recs) for spec, recs in transferred.items()}
+        results.append(entry)
+    return {"n": len(texts), **source, "seed": seed, "attacks": [s.__dict__ | {"name": s.name} for s in specs],
+            "transfer_from": transfer_from[0] if transfer_from else None, "runs": results}
