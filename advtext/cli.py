@@ -94,6 +94,10 @@ def model_options(f):
     return f
 
 
+MODEL_SHAPE = ("architecture", "max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size", "layers",
+               "bidirectional", "pooling", "dropout", "glove")
+
+
 def fit_options(f):
     """The options of the training loop (``train`` and ``harden``)."""
     for option in reversed([
@@ -211,7 +215,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
                    "the embedded sequence; both")
 @click.option("--alpha", type=float, default=0.5, show_default=True,
               help="weight of the clean loss: alpha * CE(clean) + (1 - alpha) * CE(adversarial)")
-@click.option("--epsilon", type=float, default=5.0, show_default=True,
+@click.option("--epsilon", type=float, default=0.5, show_default=True,
               help="embedding: L2 radius of the perturbation of the whole embedded sequence")
 @click.option("--steps", type=int, default=1, show_default=True, callback=_positive,
               help="embedding: ascent steps (1: Miyato et al. 2017; more: FreeLB)")
@@ -244,6 +248,13 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
                               max_change=max_change, attack_steps=attack_steps)
+    if from_run is not None:
+        ctx = click.get_current_context()
+        shaping = [p.opts[0] for p in ctx.command.params if p.name in MODEL_SHAPE
+                   and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+        if shaping:
+            raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
+                               f"{'them' if len(shaping) > 1 else 'it'}, or harden a new model without --from")
     run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
     if from_run is not None:
@@ -412,6 +423,10 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
                                     batch_size, source_run)
+    if out is None:  # the records went with the scratch folder
+        for entry in result["runs"]:
+            for figures in entry["attacks"].values():
+                figures["records_file"] = None
     if as_json:
         click.echo(json.dumps(result, indent=1, allow_nan=False))
     else:
@@ -474,25 +489,37 @@ def stats(records_file, as_json, plots, examples):
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
 @click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
-              help="test reviews to attack in each mode")
+              help="test reviews to attack in each mode, and to measure robustness on")
+@click.option("--harden-epochs", type=int, default=2, show_default=True, callback=_positive,
+              help="epochs of adversarial training in the third act")
 @click.pass_context
-def demo(ctx, out, limit):
-    """The main job end to end: train (or reuse) the IMDB LSTM, attack test reviews in both modes, report."""
+def demo(ctx, out, limit, harden_epochs):
+    """The main job end to end: train (or reuse) the IMDB LSTM, attack test reviews in both modes, then harden
+    it by adversarial training and compare the two models' robustness."""
     from advtext.metrics import attack_summary
     from advtext.report import write_attack_plots
     from advtext.text.run_attack import read_attack_file
 
-    run = out / "imdb-lstm"
+    run, hardened = out / "imdb-lstm", out / "imdb-lstm-hardened"
     if (run / "model.safetensors").exists():
         click.echo(f"reusing the model in {run} (delete it to retrain)", err=True)
     else:
         ctx.invoke(train, corpus="imdb", max_len=100, out=run)
+    click.echo("== act 2: attack", err=True)
     for method in ("papernot", "greedy"):
         records = out / f"attack-{method}.jsonl"
         ctx.invoke(attack, run=run, corpus="imdb", split="test", max_words=100, limit=limit, only_correct=True,
                    method=method, out=records)
         for path in write_attack_plots(attack_summary(read_attack_file(records)[1]), out / f"plots-{method}"):
             click.echo(f"wrote {path}", err=True)
+    click.echo("== act 3: harden (discrete adversarial training, WordNet synonyms) and measure", err=True)
+    if (hardened / "model.safetensors").exists():
+        click.echo(f"reusing the hardened model in {hardened} (delete it to harden again)", err=True)
+    else:
+        ctx.invoke(harden, corpus="imdb", from_run=run, epochs=harden_epochs, out=hardened)
+    ctx.invoke(robustness, runs=(run, hardened), corpus="imdb", max_words=100, limit=limit,
+               methods="greedy,papernot", dictionaries="wordnet", transfer_from=run, out=out / "robustness",
+               plots=out / "plots-robustness")
 
 
 @cli.command()

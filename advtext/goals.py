@@ -21,9 +21,10 @@ class Goal:
     """Base: misclassification unless a subclass says otherwise."""
 
     name = "goal"
+    skip_reason = "the goal does not apply to this label"  # said of the rows ``applies`` leaves out
 
     def applies(self, labels: torch.Tensor) -> torch.Tensor:
-        """Rows this goal attacks at all (source/target skips other sources)."""
+        """Rows this goal attacks at all (targeted goals skip rows whose label is the target already)."""
         return torch.ones_like(labels, dtype=torch.bool)
 
     def done(self, probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -56,6 +57,10 @@ class TargetedMisclassification(Goal):
 
     target_class: int
     name = "targeted"
+    skip_reason = "the true label already is the target class (no attack: reaching it would be a repair)"
+
+    def applies(self, labels):
+        return labels != self.target_class
 
     def done(self, probs, labels):
         return probs.argmax(-1) == self.target_class
@@ -87,6 +92,7 @@ class SourceTargetMisclassification(TargetedMisclassification):
 
     source: int = 0
     name = "source-target"
+    skip_reason = "the goal does not apply to this label (not the source class)"
 
     def applies(self, labels):
         return labels == self.source

@@ -154,13 +154,19 @@ def test_greedy_step_with_rows_that_have_no_candidate_left(sample):
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(sample, tmp_path):
+    """In double precision: the resumed batches hold other rows, and in float32 a near-zero gradient
+    component may change sign with the batch's shape."""
     clf, texts, labels = sample
-    whole = run_attack(clf, texts[:30], labels[:30], tmp_path / "w.jsonl", batch_size=10)
-    part = tmp_path / "p.jsonl"
-    run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
-    lines = part.read_text().splitlines(keepends=True)
-    part.write_text("".join(lines[:12]) + lines[12][:40])  # killed mid-write after 11 records
-    resumed = run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
+    clf.model.double()
+    try:
+        whole = run_attack(clf, texts[:30], labels[:30], tmp_path / "w.jsonl", batch_size=10)
+        part = tmp_path / "p.jsonl"
+        run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
+        lines = part.read_text().splitlines(keepends=True)
+        part.write_text("".join(lines[:12]) + lines[12][:40])  # killed mid-write after 11 records
+        resumed = run_attack(clf, texts[:30], labels[:30], part, batch_size=10)
+    finally:
+        clf.model.float()
     strip = lambda rs: sorted(({k: v for k, v in r.items() if k != "seconds"} for r in rs),  # noqa: E731
                               key=lambda r: r["id"])
     assert len(resumed) == 30 and strip(resumed) == strip(whole)
@@ -209,7 +215,9 @@ def test_other_goals_through_the_attack(sample, tmp_path, goal_spec):
     for r in records:
         assert r["pred_before"] == pred[r["id"]] and abs(sum(r["probs_before"]) - 1) < 1e-4
         if goal_spec == "source-target:1:0" and r["label"] != 1:
-            assert r["status"] == "skipped" and r["reason"] == "the goal does not apply to this label"
+            assert r["status"] == "skipped" and r["reason"].startswith("the goal does not apply to this label")
+        if goal_spec == "targeted:0" and r["label"] == 0:  # never "repaired" back to its own class
+            assert r["status"] == "skipped" and r["reason"].startswith("the true label already is the target")
         if r["status"] == "succeeded":
             if goal_spec == "confidence:0.6":
                 assert r["probs_after"][r["label"]] < 0.6

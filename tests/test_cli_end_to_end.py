@@ -34,7 +34,10 @@ def test_train_attack_stats_on_real_snippets(cli, rotten, tmp_path):
     records = [json.loads(line) for line in records_file.read_text().splitlines()[1:]]
     assert len(records) == 3
     by_text = {r["original"]: r for r in records}
-    assert by_text["qwxz zzqy"]["status"] == "skipped" and by_text["qwxz zzqy"]["reason"] == "no in-vocabulary word"
+    unknown = by_text["qwxz zzqy"]
+    assert unknown["status"] == "skipped" and unknown["reason"] == "no in-vocabulary word"
+    probs = unknown["probs_before"]
+    assert unknown["pred_before"] == unknown["pred_after"] == probs.index(max(probs)) and abs(sum(probs) - 1) < 1e-4
     # resuming a finished file attacks nothing again
     code, out, err = cli("attack", run, "--input", texts, "--method", "greedy", "--out", records_file)
     assert code == 0 and len(records_file.read_text().splitlines()) == 4

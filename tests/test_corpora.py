@@ -36,3 +36,20 @@ def test_user_csv_and_jsonl(tmp_path):
     jl = tmp_path / "d.jsonl"
     jl.write_text("".join(json.dumps({"text": f"t {i}", "label": i % 2}) + "\n" for i in range(20)))
     assert sum(len(v) for v in load_corpus(str(jl)).values()) == 20
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
+    from advtext.text.corpora import read_records
+
+    rows = [{"text": "first\u2028still the first", "label": 1}, {"text": "next\x85line", "label": 0},
+            {"text": "plain", "label": 1}]
+    path = tmp_path / "tweets.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert read_records(path) == rows
+    path.write_text(path.read_text(encoding="utf-8") + "{broken\n", encoding="utf-8")
+    import pytest
+
+    from advtext.errors import AdvtextError
+
+    with pytest.raises(AdvtextError, match="line 4 is not valid JSON"):
+        read_records(path)

@@ -39,7 +39,7 @@ class HardenSettings:
 
     method: str = "discrete"
     alpha: float = 0.5
-    epsilon: float = 5.0
+    epsilon: float = 0.5
     steps: int = 1
     schedule: str = "online"
     attack: str = "greedy"
@@ -55,7 +55,7 @@ class HardenSettings:
             raise AdvtextError(f"--alpha {self.alpha} is outside [0, 1]: it weights the clean loss, e.g. 0.5")
         if not self.epsilon > 0:
             raise AdvtextError(f"--epsilon {self.epsilon} must be positive: the L2 radius of the embedding "
-                               "perturbation, e.g. 5")
+                               "perturbation, e.g. 0.5")
         if self.steps < 1 or self.attack_steps < 1:
             raise AdvtextError("--steps and --attack-steps must be at least 1")
         if self.schedule not in SCHEDULES:

@@ -164,9 +164,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     if method == "jsma" and parsed.name == "untargeted" and not all_targets:
         raise AdvtextError("JSMA is a targeted attack: pass --goal targeted:T or --all-targets")
     x, y, index = _samples(clf, offset, all_samples)
-    keep = parsed.applies(y)
-    if parsed.target(y) is not None:  # rows already of the target class are no attack
-        keep &= y != parsed.target(y)
+    keep = parsed.applies(y)  # targeted goals leave out rows already of the target class
     x, y, index = x[keep][:count], y[keep][:count], index[keep][:count]
     target = parsed.target(y)
     if all_targets:

@@ -223,7 +223,7 @@ class SequenceAttack:
             probs_before[~applies.cpu()] = probs
             probs_after[~applies.cpu()] = probs
         for r in (~applies).nonzero().flatten().tolist():
-            status[r], reason[r] = SKIPPED, "the goal does not apply to this label"
+            status[r], reason[r] = SKIPPED, self.goal.skip_reason
         active = torch.arange(n, device=self.device)[applies]
         first = True
         with attack_mode(self.model):

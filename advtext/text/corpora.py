@@ -115,13 +115,20 @@ def read_records(path: str | Path) -> list[dict]:
     text = read_text_file(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        try:
-            if suffix == ".json" and text.lstrip().startswith("["):
+        if suffix == ".json" and text.lstrip().startswith("["):
+            try:
                 rows = json.loads(text)
-            else:
-                rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as e:
-            raise AdvtextError(f"{path} is not valid JSON/JSONL (line {e.lineno}): fix or re-export it") from None
+            except json.JSONDecodeError as e:
+                raise AdvtextError(f"{path} is not valid JSON (line {e.lineno}): fix or re-export it") from None
+        else:  # records end at "\n" only: U+2028 or U+0085 inside a string (real tweets) ends no line
+            rows = []
+            for number, line in enumerate(text.split("\n"), 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise AdvtextError(f"{path} line {number} is not valid JSON: fix or re-export it") from None
         if not all(isinstance(r, dict) for r in rows):
             raise AdvtextError(f"{path}: every row must be a JSON object with a text and a label field")
         return rows

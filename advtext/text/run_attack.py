@@ -151,13 +151,19 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     # the final word: classify the adversarial texts again from scratch
     row_of = {i: k for k, i in enumerate(outcomes)}
     rechecked = clf.predict_proba([adversarial[i][0] for i in outcomes]) if outcomes else torch.empty(0)
+    # texts with no word the model knows are not attacked, but their prediction is recorded all the same
+    unknown = [i for i in range(len(texts)) if i not in outcomes]
+    unknown_probs = dict(zip(unknown, clf.predict_proba([texts[i] for i in unknown]).tolist())) if unknown else {}
     seconds = (time.perf_counter() - start) / len(texts)
     records = []
     for i, text in enumerate(texts):
         record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
         if i not in outcomes:
+            probs = _round(unknown_probs[i])
+            pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
-                          words_changed=0, forwards=0, backwards=0, seconds=round(seconds, 5))
+                          words_changed=0, pred_before=pred, probs_before=probs, pred_after=pred, probs_after=probs,
+                          forwards=1, backwards=0, seconds=round(seconds, 5))
             records.append(record)
             continue
         o = outcomes[i]
