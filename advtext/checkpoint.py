@@ -6,10 +6,12 @@ command given an image run (or the reverse) fails with a clear message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -34,6 +36,19 @@ class SavedConfig:
         return cls(**d)
 
 
+def read_progress(path: Path) -> dict:
+    """The state an interrupted training saved; a damaged file is a one-line error, never a traceback."""
+    try:
+        saved = torch.load(path, weights_only=False)
+    except Exception as e:  # random bytes, a file cut short or empty: pickle, zip and EOF errors alike
+        raise AdvtextError(f"{path} is damaged ({type(e).__name__}): rerun with --overwrite to start the training "
+                           "again") from None
+    needed = {"identity", "model", "optimizer", "history", "best", "best_state", "stale", "torch_rng"}
+    if not isinstance(saved, dict) or not needed <= set(saved):
+        raise AdvtextError(f"{path} is not an advtext training state: rerun with --overwrite to start again")
+    return saved
+
+
 def check_run_dir(path: str | Path, overwrite: bool) -> Path:
     """Refuse an output path that already holds a model (unless ``overwrite``) or is a file.
 
@@ -47,14 +62,23 @@ def check_run_dir(path: str | Path, overwrite: bool) -> Path:
         raise AdvtextError(f"{path} already holds a model: choose another --out or pass --overwrite")
     if overwrite:
         (path / PROGRESS).unlink(missing_ok=True)
+    elif (path / PROGRESS).exists():
+        read_progress(path / PROGRESS)  # a damaged state is refused before any work starts
     return path
 
 
+def weights_digest(path: Path) -> str:
+    """sha256 of a weights file (safetensors has no checksum of its own)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def save_model(run_dir: Path, model: nn.Module, config: dict) -> None:
-    """Write the weights and the JSON config (which must say its ``domain``) into ``run_dir``."""
+    """Write the weights and the JSON config (which must say its ``domain``) into ``run_dir``; the
+    config records the weights' sha256 (``weights_sha256``), checked whenever they are loaded."""
     run_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(run_dir / WEIGHTS))
+    config = {**config, "weights_sha256": weights_digest(run_dir / WEIGHTS)}
     (run_dir / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
 
 
@@ -70,15 +94,26 @@ def load_config(run_dir: str | Path, domain: str) -> dict:
         config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise AdvtextError(f"{run_dir / CONFIG} is not valid JSON: retrain the model") from None
+    if not isinstance(config, dict):
+        raise AdvtextError(f"{run_dir / CONFIG} is not a JSON object: retrain the model")
     found = config.get("domain")
     if found != domain:
         other = "advtext image ..." if found == "image" else "advtext train/eval/attack ..."
         raise AdvtextError(f"{run_dir} holds a {found or 'unknown'} model, not a {domain} one: use `{other}`")
+    if not isinstance(config.get("model"), dict):
+        raise AdvtextError(f"{run_dir / CONFIG} does not describe the model (\"model\" is missing or not an object): "
+                           f"retrain it with `{train}`")
     return config
 
 
-def load_weights(run_dir: Path, model: nn.Module) -> nn.Module:
-    """Load the weights into ``model``; a mismatch of names or shapes is a one-line error."""
+def load_weights(run_dir: Path, model: nn.Module, config: dict) -> nn.Module:
+    """Load the weights into ``model``; a changed file (its sha256 against the one ``config`` recorded at
+    save time; runs saved before checksums were recorded have none) or a mismatch of names or shapes is
+    a one-line error."""
+    expected = config.get("weights_sha256")
+    if expected is not None and (run_dir / WEIGHTS).exists() and weights_digest(run_dir / WEIGHTS) != expected:
+        raise AdvtextError(f"{run_dir / WEIGHTS} has changed since it was saved (its sha256 differs from the one in "
+                           f"{CONFIG}): restore the file or retrain the model")
     try:
         state = load_file(str(run_dir / WEIGHTS))
     except (SafetensorError, OSError) as e:

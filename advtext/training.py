@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from advtext.checkpoint import read_progress
 from advtext.errors import AdvtextError
 from advtext.progress import progress_bar
 
@@ -87,7 +88,7 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
     history, best, best_state, stale = [], -1.0, None, 0
     done = 0
     if progress_file is not None and progress_file.exists():
-        saved = torch.load(progress_file, weights_only=False)
+        saved = read_progress(progress_file)
         if saved["identity"] != identity:
             raise AdvtextError(f"{progress_file} was written by a training with other settings: rerun it with the "
                                "same options, or pass --overwrite to start again")

@@ -138,3 +138,62 @@ def test_attack_output_that_is_not_an_attack_file(cli, small_clf, tmp_path):
     blocker.write_text("x")
     one_line_error(*cli("attack", run, "--input", texts, "--out", blocker / "a.jsonl")[::2], "check the path")
     one_line_error(*cli("stats", texts)[::2], "not JSON")
+
+
+def test_weights_changed_on_disk_or_config_without_a_model(cli, small_clf, tmp_path):
+    import shutil
+
+    run, _ = small_clf
+    assert len(json.loads((run / "config.json").read_text())["weights_sha256"]) == 64
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    data = bytearray((bad / "model.safetensors").read_bytes())
+    data[-5:] = b"\x00\x01\x02\x03\x04"  # a few weight bytes overwritten: safetensors itself would load them
+    (bad / "model.safetensors").write_bytes(bytes(data))
+    one_line_error(*cli("eval", bad, "--corpus", "rotten-tomatoes")[::2], "has changed since it was saved")
+    shutil.copy(run / "model.safetensors", bad / "model.safetensors")
+    cfg = json.loads((run / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**cfg, "model": None}))
+    one_line_error(*cli("attack", bad, "--input", bad / "vocab.json", "--out", tmp_path / "a.jsonl")[::2],
+                   "does not describe the model")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04random bytes that are no pickle", b"PK\x03\x04cut"])
+def test_damaged_training_progress_file(cli, tmp_path, content):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("text,label\n" + "".join(f"film {i} is {'good' if i % 2 else 'bad'},{i % 2}\n"
+                                                for i in range(60)))
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "training-progress.pt").write_bytes(content)
+    one_line_error(*cli("train", "--corpus", corpus, "--epochs", "1", "--out", out)[::2], "is damaged",
+                   "--overwrite")
+    code, _, err = cli("train", "--corpus", corpus, "--epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
+                       "--out", out, "--overwrite")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("record,needle", [
+    ({"length": "abc"}, "length 'abc' is not a count"),
+    ({"status": "won"}, "unknown status 'won'"),
+    ({"seconds": None}, "seconds None is not a number"),
+])
+def test_records_edited_by_hand(cli, tmp_path, record, needle):
+    good = {"id": 0, "status": "failed", "label": 1, "length": 3, "words_changed": 0, "changes": [],
+            "original": "a fine film", "seconds": 0.1}
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"advtext_attack": {"method": "greedy"}}) + "\n" + json.dumps({**good, **record}) + "\n")
+    one_line_error(*cli("stats", path)[::2], needle)
+
+
+def test_attack_file_with_a_broken_header_or_duplicate_records(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    texts = tmp_path / "t.txt"
+    texts.write_text("a fine film\n")
+    out = tmp_path / "a.jsonl"
+    out.write_text(json.dumps({"advtext_attack": 5}) + "\n")
+    one_line_error(*cli("attack", run, "--input", texts, "--out", out)[::2], "holds no configuration")
+    record = {"id": 0, "status": "failed", "label": 1, "length": 3, "words_changed": 0, "changes": [],
+              "original": "a fine film", "seconds": 0.1}
+    out.write_text(json.dumps({"advtext_attack": {"method": "greedy"}}) + "\n" + 2 * (json.dumps(record) + "\n"))
+    one_line_error(*cli("stats", out)[::2], "two records of text 0")

@@ -179,6 +179,8 @@ def test_robustness_figures_equal_those_recomputed_from_the_records(small_clf, r
             assert figures["success_rate"] == pytest.approx(len(succeeded) / len(attacked))
             assert figures["mean_words_changed"] == pytest.approx(
                 sum(r["words_changed"] for r in succeeded) / len(succeeded))
+            assert figures["words_to_flip_lower_bound"] == pytest.approx(
+                sum(r["words_changed"] + (r["status"] == "failed") for r in attacked) / len(attacked))
             curve = figures["accuracy_by_budget"]
             assert curve[0] == pytest.approx(clean) and curve[-1] == pytest.approx(held)
             assert all(a >= b for a, b in zip(curve, curve[1:]))

@@ -48,6 +48,6 @@ class ImageClassifier:
         run_dir = Path(run_dir)
         config = load_config(run_dir, "image")
         device = select_device(device) if isinstance(device, str) else device
-        model = load_weights(run_dir, build_image_model(ImageModelConfig.from_dict(config["model"])))
-        info = {k: v for k, v in config.items() if k not in ("domain", "model")}
+        model = load_weights(run_dir, build_image_model(ImageModelConfig.from_dict(config["model"])), config)
+        info = {k: v for k, v in config.items() if k not in ("domain", "model", "weights_sha256")}
         return cls(model.to(device).eval(), device, info)

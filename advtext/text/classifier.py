@@ -81,6 +81,6 @@ class TextClassifier:
             raise AdvtextError(f"{run_dir}: config.json expects {cfg.vocab_size} words but vocab.json has "
                                f"{len(vocab)}; the files come from different runs, retrain the model")
         device = select_device(device) if isinstance(device, str) else device
-        model = load_weights(run_dir, build_model(cfg)).to(device).eval()
-        info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
+        model = load_weights(run_dir, build_model(cfg), config).to(device).eval()
+        info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len", "weights_sha256")}
         return cls(model, vocab, config.get("max_len"), device, info)

@@ -54,14 +54,39 @@ def read_attack_file(path: Path) -> tuple[dict | None, list[dict]]:
             raise AdvtextError(f"{path} line {n} is not a JSON object: it is not an advtext attack file")
         if HEADER in obj:
             config = obj[HEADER]
+            if not isinstance(config, dict):
+                raise AdvtextError(f"{path} line {n}: the attack header holds no configuration: it was not written "
+                                   "by `advtext attack`; choose another --out")
         elif any(k not in obj for k in REQUIRED):
             missing = [k for k in REQUIRED if k not in obj]
             raise AdvtextError(f"{path} line {n} lacks {', '.join(missing)}: it is not an advtext attack record")
         else:
+            problem = _record_problem(obj)
+            if problem:
+                raise AdvtextError(f"{path} line {n}: {problem}; fix or delete that line")
             records.append(obj)
     if config is None and (records or lines):
         raise AdvtextError(f"{path} has no advtext attack header: it was not written by `advtext attack`")
+    seen = set()
+    for r in records:
+        if r["id"] in seen:
+            raise AdvtextError(f"{path} holds two records of text {r['id']!r} (two attacks wrote it at once?): "
+                               "rerun the attack into a new --out")
+        seen.add(r["id"])
     return config, records
+
+
+def _record_problem(record: dict) -> str:
+    """What makes a record unusable for the statistics ('' when nothing does)."""
+    if record["status"] not in (SUCCEEDED, FAILED, SKIPPED):
+        return f"unknown status {record['status']!r} (succeeded, failed or skipped)"
+    for key in ("length", "words_changed"):
+        value = record[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"{key} {value!r} is not a count"
+    if not isinstance(record["seconds"], (int, float)) or isinstance(record["seconds"], bool):
+        return f"seconds {record['seconds']!r} is not a number"
+    return ""
 
 
 def _drop_partial_last_line(path: Path) -> None:
