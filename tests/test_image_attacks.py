@@ -177,3 +177,21 @@ def test_batched_jsma_equals_one_at_a_time():
 def test_jsma_bad_arguments_are_refused(gamma, theta):
     with pytest.raises(AdvtextError):
         jsma(tiny_model(), torch.rand(1, 1, 4, 4), torch.tensor([0]), theta=theta, gamma=gamma)
+
+
+def test_pgd_random_start_is_uniform_in_the_ball():
+    import math
+
+    from advtext.image.fgsm import random_start
+
+    g = torch.Generator().manual_seed(0)
+    flat = random_start(torch.zeros(20000, 2), 0.3, 2.0, g)
+    norms = flat.norm(dim=1)
+    assert norms.max() <= 0.3 + 1e-6
+    # uniform in a disc: a quarter of the points within half the radius (a cube projected onto the ball: pi/16)
+    assert abs(float((norms < 0.15).float().mean()) - 0.25) < 0.015
+    images = random_start(torch.zeros(500, 1, 28, 28), 0.5, 2.0, g)
+    radii = images.flatten(1).norm(dim=1)
+    assert radii.max() <= 0.5 + 1e-6 and abs(float(radii.mean()) - 0.5 * 784 / 785) < 1e-3
+    cube = random_start(torch.zeros(1000, 3), 0.1, math.inf, g)
+    assert cube.abs().max() <= 0.1 and cube.abs().max() > 0.099

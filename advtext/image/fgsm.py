@@ -64,6 +64,17 @@ def project(delta: torch.Tensor, eps: float | torch.Tensor, norm: float) -> torc
     return delta * torch.clamp(eps / norms.clamp(min=1e-12), max=1.0)
 
 
+def random_start(x: torch.Tensor, eps: float, norm: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A perturbation drawn uniformly from the eps-ball of the norm, one per row: uniform in the cube for
+    L-infinity; for L2 a uniform direction (a normalised Gaussian) at radius eps * U^(1/d), d the row's size."""
+    if norm == math.inf:
+        return (torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1).to(x.device) * eps
+    direction = torch.randn(x.shape, generator=generator, dtype=x.dtype).flatten(1)
+    direction = direction / direction.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    radius = eps * torch.rand(x.shape[0], 1, generator=generator, dtype=x.dtype) ** (1.0 / direction.shape[1])
+    return (direction * radius).view_as(x).to(x.device)
+
+
 def fast_gradient_method(model_fn: ModelFn, x: torch.Tensor, eps: float | torch.Tensor, norm: float = math.inf,
                          y: torch.Tensor | None = None, targeted: bool = False, clip_min: float = 0.0,
                          clip_max: float = 1.0, chunk_size: int | None = None) -> torch.Tensor:
@@ -95,10 +106,7 @@ def projected_gradient_descent(model_fn: ModelFn, x: torch.Tensor, eps: float, e
         raise AdvtextError(f"nb_iter must be at least 1, got {nb_iter}")
     if y is None:
         y = evaluate(model_fn, x, chunk_size=chunk_size).argmax(-1)
-    delta = torch.zeros_like(x)
-    if rand_init:
-        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device) * 2 - 1
-        delta = project(noise * eps, eps, norm)
+    delta = random_start(x, eps, norm, generator) if rand_init else torch.zeros_like(x)
     x_adv = (x + delta).clamp(clip_min, clip_max)
     for _ in range(nb_iter):
         grad = loss_gradient(model_fn, x_adv, y, targeted, chunk_size)
