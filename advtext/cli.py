@@ -451,10 +451,12 @@ def read_user_texts(path: Path, text_column: str, label_column: str, empty: str,
         rows = [{**r, label_column: 0} for r in rows]
         texts, _ = labeled_examples(rows, str(path), text_column, label_column, empty)
     else:
-        lines = read_text_file(path).splitlines()
+        lines = [line.rstrip("\r") for line in read_text_file(path).removesuffix("\n").split("\n")]
         texts = [line for line in lines if line.strip()]
         if len(texts) < len(lines) and empty == "refuse":
             raise AdvtextError(f"{path} has empty lines: remove them or pass --empty skip")
+        if len(texts) < len(lines):
+            click.echo(f"note: skipped {len(lines) - len(texts)} empty line(s) in {path}", err=True)
     return texts, clf.predict_proba(texts).argmax(-1).tolist()
 
 
@@ -462,7 +464,8 @@ def read_user_texts(path: Path, text_column: str, label_column: str, empty: str,
 @click.argument("records_file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print the statistics as JSON")
 @click.option("--plots", type=click.Path(path_type=Path), default=None, help="write PNG plots to this folder")
-@click.option("--examples", type=int, default=3, show_default=True, help="adversarial examples to show")
+@click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True,
+              help="adversarial examples to show")
 def stats(records_file, as_json, plots, examples):
     """Statistics of an attack's records: success, words changed, budget curve, cost."""
     from advtext.metrics import attack_summary
@@ -470,8 +473,11 @@ def stats(records_file, as_json, plots, examples):
     from advtext.text.corpora import read_text_file
     from advtext.text.run_attack import read_attack_file
 
-    read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
+    raw = read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
     config, records = read_attack_file(records_file)
+    if not raw.endswith("\n"):
+        click.echo(f"note: the last line of {records_file} was cut short (an interrupted write) and is not "
+                   "counted", err=True)
     if not records:
         raise AdvtextError(f"{records_file} holds no attack records yet: run `advtext attack` first")
     summary = attack_summary(records)

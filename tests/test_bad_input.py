@@ -197,3 +197,17 @@ def test_attack_file_with_a_broken_header_or_duplicate_records(cli, small_clf, t
               "original": "a fine film", "seconds": 0.1}
     out.write_text(json.dumps({"advtext_attack": {"method": "greedy"}}) + "\n" + 2 * (json.dumps(record) + "\n"))
     one_line_error(*cli("stats", out)[::2], "two records of text 0")
+
+
+def test_stats_says_when_the_last_line_was_cut_and_refuses_negative_examples(cli, tmp_path):
+    record = {"id": 0, "status": "failed", "label": 1, "length": 3, "words_changed": 0, "changes": [],
+              "original": "a fine film", "seconds": 0.1, "forwards": 1, "backwards": 1}
+    path = tmp_path / "a.jsonl"
+    whole = json.dumps({"advtext_attack": {"method": "greedy"}}) + "\n" + json.dumps(record) + "\n"
+    path.write_text(whole + json.dumps({**record, "id": 1})[:30])
+    code, out, err = cli("stats", path, "--json")
+    assert code == 0 and json.loads(out)["records"] == 1 and "last line" in err and "cut short" in err
+    path.write_text(whole)
+    code, out, err = cli("stats", path, "--json")
+    assert code == 0 and "cut short" not in err
+    one_line_error(*cli("stats", path, "--examples", "-1")[::2], "-1")
