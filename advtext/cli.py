@@ -98,6 +98,10 @@ MODEL_SHAPE = ("architecture", "max_len", "vocab_size", "min_freq", "embed_dim",
                "bidirectional", "pooling", "dropout", "glove")
 
 
+DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "max_change", "attack_steps")
+EMBEDDING_ONLY = ("epsilon", "steps")
+
+
 def fit_options(f):
     """The options of the training loop (``train`` and ``harden``)."""
     for option in reversed([
@@ -225,7 +229,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
 @click.option("--attack", "attack_method", type=click.Choice(METHODS), default="greedy", show_default=True,
               help="discrete: the attack that crafts the training examples")
 @click.option("--dictionary", "dictionary_spec", default="wordnet", show_default=True,
-              help="discrete: substitutes; keep it label-preserving: wordnet or glove-safe:T (GloVe neighbours "
+              help="discrete: substitutes, chosen to keep the label: wordnet or glove-safe:T (GloVe neighbours "
                    "minus WordNet antonyms)")
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
@@ -248,13 +252,22 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
                               max_change=max_change, attack_steps=attack_steps)
-    if from_run is not None:
-        ctx = click.get_current_context()
-        shaping = [p.opts[0] for p in ctx.command.params if p.name in MODEL_SHAPE
-                   and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
-        if shaping:
-            raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
-                               f"{'them' if len(shaping) > 1 else 'it'}, or harden a new model without --from")
+    ctx = click.get_current_context()
+
+    def given(names) -> list[str]:
+        return [p.opts[0] for p in ctx.command.params if p.name in names
+                and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+
+    if from_run is not None and given(MODEL_SHAPE):
+        shaping = given(MODEL_SHAPE)
+        raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
+                           f"{'them' if len(shaping) > 1 else 'it'}, or harden a new model without --from")
+    unused = given(DISCRETE_ONLY if not settings.discrete else EMBEDDING_ONLY if not settings.embedding else ())
+    if unused:
+        raise AdvtextError(f"{', '.join(unused)} has no effect with --method {harden_method}: drop it, or choose a "
+                           "method that uses it")
+    if alpha == 1:
+        raise AdvtextError("--alpha 1 gives the adversarial loss no weight: use `advtext train`, or an alpha below 1")
     run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
     if from_run is not None:
@@ -365,7 +378,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement)
     settings = AttackSettings(method=method, max_change=max_change, top_positions=top_positions,
                               words_per_position=words_per_position, verify=verify, seed=seed)
-    config = {"run": str(Path(run).resolve()), **source, "n": limit, "only_correct": only_correct,
+    config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
+              "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
               "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}

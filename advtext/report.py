@@ -147,11 +147,12 @@ def print_robustness(result: dict) -> None:
         table.add_row("  attack success rate", *(_pct(a["success_rate"]) for a in figures))
         table.add_row("  words to flip: mean / median", *(f"{_fmt(a['mean_words_changed'], 2)} / "
                                                            f"{_fmt(a['median_words_changed'], 1)}" for a in figures))
-        table.add_row("  words to flip, failures counted (>=)", *(_fmt(a["words_to_flip_lower_bound"], 2)
-                                                                   for a in figures))
+        table.add_row("  words to flip, failures counted", *(_fmt(a["words_to_flip_failures_counted"], 2)
+                                                              for a in figures))
         if result["transfer_from"]:
-            table.add_row(f"  accuracy on texts crafted against {result['transfer_from']}",
-                          *(_pct(r["transfer"][name]) for r in runs))
+            table.add_row(f"  accuracy on texts crafted against {result['transfer_from']}: all / its successes",
+                          *(f"{_pct(r['transfer'][name]['accuracy'])} / "
+                            f"{_pct(r['transfer'][name]['accuracy_on_successes'])}" for r in runs))
     console.print(table)
 
 

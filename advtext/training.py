@@ -100,6 +100,8 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
             for _batch in epoch_batches():
                 pass
         torch.set_rng_state(saved["torch_rng"])
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         log(f"resuming after epoch {done} from {progress_file}")
         if stale >= settings.patience:
             done = settings.epochs
@@ -123,7 +125,8 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
         if progress_file is not None:
             state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "history": history, "best": best, "best_state": best_state, "stale": stale,
-                     "torch_rng": torch.get_rng_state()}
+                     "torch_rng": torch.get_rng_state(),
+                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
             torch.save(state, progress_file.with_suffix(".tmp"))
             progress_file.with_suffix(".tmp").replace(progress_file)
         if stale >= settings.patience:

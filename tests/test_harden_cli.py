@@ -66,6 +66,9 @@ def test_a_dictionary_with_few_candidates_trains_on_and_says_so(cli, corpus, tmp
     (["--epsilon", "0"], "--epsilon 0.0 must be positive"),
     (["--alpha", "1.5"], "--alpha 1.5 is outside [0, 1]"),
     (["--method", "magic"], "'magic' is not one of"),
+    (["--method", "embedding", "--dictionary", "vocab"], "--dictionary has no effect with --method embedding"),
+    (["--epsilon", "2"], "--epsilon has no effect with --method discrete"),
+    (["--alpha", "1"], "no weight"),
 ])
 def test_bad_hardening_options(cli, corpus, tmp_path, args, needle):
     one_line_error(*cli("harden", "--corpus", corpus, *args, "--out", tmp_path / "h")[::2], needle)
@@ -99,3 +102,5 @@ def test_robustness_refuses_runs_of_different_label_sets(cli, tmp_path):
                    "different label sets")
     one_line_error(*cli("robustness", tmp_path / "r2", "--corpus", two, "--method", "fgsm")[::2],
                    "unknown attack method 'fgsm'")
+    one_line_error(*cli("robustness", tmp_path / "r2", "--corpus", two, "--dictionary", "wordnet,glove-safe:x")[::2],
+                   "dictionary 'glove-safe:x'")

@@ -21,7 +21,7 @@ from advtext.goals import Misclassification
 from advtext.metrics import attack_summary
 from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
 from advtext.text.classifier import TextClassifier
-from advtext.text.dictionary import build_dictionary
+from advtext.text.dictionary import build_dictionary, parse_dictionary_spec
 from advtext.text.run_attack import attack_texts
 
 
@@ -47,6 +47,7 @@ def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
         if method not in METHODS:
             raise AdvtextError(f"unknown attack method {method!r}: use {' or '.join(METHODS)}, comma-separated")
         for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
+            parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
             specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change))
     if not specs:
         raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
@@ -66,19 +67,22 @@ def check_same_classes(runs: Sequence[tuple[str, TextClassifier]], labels: Seque
 
 
 def accuracy_by_budget(records: list[dict], max_budget: int) -> list[float]:
-    """Accuracy under attack when the attacker may change at most k words, k = 0..max_budget."""
+    """Accuracy under attack when the attacker may change at most k words, k = 0..max_budget: a text
+    counts as broken at k when it was right before, is wrong after and needed at most k words, so the
+    last point is the accuracy under attack."""
     predicted = [r for r in records if "pred_before" in r]
     if not predicted:
         return []
     correct = sum(r["pred_before"] == r["label"] for r in predicted)
-    flips = [r["words_changed"] for r in predicted if r["status"] == SUCCEEDED]
-    return [(correct - sum(w <= k for w in flips)) / len(predicted) for k in range(max_budget + 1)]
+    broken = [r["words_changed"] for r in predicted if r["pred_before"] == r["label"] != r["pred_after"]]
+    return [(correct - sum(w <= k for w in broken)) / len(predicted) for k in range(max_budget + 1)]
 
 
-def words_to_flip_lower_bound(records: list[dict]) -> float | None:
-    """Mean over the attacked texts of the words changed to flip them, a text the attack could not flip
-    counted as one word more than it changed: a lower bound on the mean minimal perturbation, which
-    the mean over successes alone understates for a robust model (its successes are the easy texts)."""
+def words_to_flip_failures_counted(records: list[dict]) -> float | None:
+    """Mean over the attacked texts of the words this attack changed to flip them, a text it could not
+    flip counted as one word more than it changed. The mean over successes alone looks only at the texts
+    that still break (for a robust model, the easy ones); this figure counts the others too. It is what
+    this attack needs, not a bound on the minimal perturbation (another attack may need fewer words)."""
     attacked = [r for r in records if r["status"] in (SUCCEEDED, FAILED)]
     if not attacked:
         return None
@@ -90,16 +94,22 @@ def attack_figures(records: list[dict]) -> dict:
     s = attack_summary(records)
     return {"accuracy_under_attack": s["accuracy_under_attack"], "success_rate": s["success_rate"],
             "mean_words_changed": s["words_changed"]["mean"], "median_words_changed": s["words_changed"]["median"],
-            "words_to_flip_lower_bound": words_to_flip_lower_bound(records),
+            "words_to_flip_failures_counted": words_to_flip_failures_counted(records),
             "success_by_budget": s["success_by_budget"], "records": s["records"]}
 
 
-def transfer_accuracy(clf: TextClassifier, records: list[dict]) -> float | None:
-    """Accuracy of ``clf`` on the adversarial texts of ``records`` (crafted against another model)."""
-    if not records:
-        return None
-    pred = clf.predict_proba([r["adversarial"] for r in records]).argmax(-1)
-    return float((pred == torch.tensor([r["label"] for r in records])).float().mean())
+def transfer_figures(clf: TextClassifier, records: list[dict]) -> dict:
+    """``clf`` on the texts an attack crafted against another model: accuracy on all of them (the source's
+    skipped and failed texts included, as they stand), and on the source's successes only (the texts that
+    fooled the source: 1 - this is the transfer rate)."""
+    def accuracy(rows: list[dict]) -> float | None:
+        if not rows:
+            return None
+        pred = clf.predict_proba([r["adversarial"] for r in rows]).argmax(-1)
+        return float((pred == torch.tensor([r["label"] for r in rows])).float().mean())
+
+    return {"accuracy": accuracy(records),
+            "accuracy_on_successes": accuracy([r for r in records if r["status"] == SUCCEEDED])}
 
 
 def _slug(text: str) -> str:
@@ -116,7 +126,8 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = build_dictionary(spec.dictionary, clf.vocab, spec.protect_stopwords)
     settings = AttackSettings(method=spec.method, max_change=spec.max_change, seed=seed)
-    config = {"run": str(Path(run).resolve()), **source, "n": len(texts), "only_correct": False,
+    config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
+              "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
               "max_change": spec.max_change, "protect_stopwords": spec.protect_stopwords, "pos": False, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
@@ -134,7 +145,9 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
     transferred = {}
     if transfer_from is not None:
         name, clf = transfer_from
-        source_dir = records_dir / "transfer-source"
+        # a source that is also one of the runs shares that run's records (attacked once)
+        shared = any(Path(run).resolve() == Path(name).resolve() for run, _ in runs)
+        source_dir = records_dir if shared else records_dir / "transfer-source"
         source_dir.mkdir(exist_ok=True)
         transferred = {spec.name: run_attack(clf, name, spec, texts, labels, keys, source, seed, source_dir,
                                              batch_size) for spec in specs}
@@ -150,7 +163,7 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
                                            accuracy_by_budget(records, longest),
                                            "records_file": str(records_path(records_dir, name, spec))}
         if transferred:
-            entry["transfer"] = {spec: transfer_accuracy(clf, recs) for spec, recs in transferred.items()}
+            entry["transfer"] = {spec: transfer_figures(clf, recs) for spec, recs in transferred.items()}
         results.append(entry)
     return {"n": len(texts), **source, "seed": seed, "attacks": [s.__dict__ | {"name": s.name} for s in specs],
             "transfer_from": transfer_from[0] if transfer_from else None, "runs": results}

@@ -58,10 +58,12 @@ class TrainingAdversary:
                 # this round's share of what is left of each row's budget
                 quota = (budget[rows] - changed[rows] + self.steps - step - 1) // (self.steps - step)
                 pos, sub = self._substitutions(ids[rows], grad[rows], open_positions[rows], int(quota.max()))
-                take = (torch.arange(pos.shape[1], device=ids.device)[None] < quota[:, None]) & (sub >= 0)
+                within = torch.arange(pos.shape[1], device=ids.device)[None] < quota[:, None]
+                r, j = within.nonzero(as_tuple=True)  # each row tries its own quota of positions, once
+                open_positions[rows[r], pos[r, j]] = False
+                take = within & (sub >= 0)
                 r, j = take.nonzero(as_tuple=True)
                 ids[rows[r], pos[r, j]] = sub[r, j]
-                open_positions[rows[:, None], pos] = False
                 changed[rows] += take.sum(1)
         return ids, attackable
 

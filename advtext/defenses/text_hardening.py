@@ -72,7 +72,11 @@ class HardenSettings:
         return self.method in ("embedding", "both")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings that apply to this method (the others have no effect and are left out)."""
+        unused = (() if self.embedding else ("epsilon", "steps")) + (
+            () if self.discrete else ("schedule", "attack", "dictionary", "protect_stopwords", "max_change",
+                                      "attack_steps"))
+        return {k: v for k, v in asdict(self).items() if k not in unused}
 
 
 def sequence_norm(x: torch.Tensor) -> torch.Tensor:
@@ -90,16 +94,18 @@ class AdversarialTrainingStep:
     """A ``TrainStep`` for ``advtext.training.fit``: the mixed loss, backpropagated, and its figures.
 
     Figures per batch: ``loss`` (the mixed loss), ``clean_loss``, ``discrete_loss`` and/or
-    ``embedding_loss``, ``flipped`` (share of the batch classified correctly when clean and wrongly
-    once attacked, per perturbation) and ``attackable`` (share of the batch with a word the dictionary
-    may change).
+    ``embedding_loss``, ``flipped`` / ``embedding_flipped`` (share of the batch classified correctly
+    when clean and wrongly once attacked by words / in the embedding space) and ``attackable`` (share
+    of the batch with a word the dictionary may change). The clean pass runs in training mode, so with
+    dropout its gradient (the attack's first round) is a dropout sample's.
     """
 
     def __init__(self, model: nn.Module, settings: HardenSettings, dictionary: Dictionary | None = None):
         if settings.discrete and dictionary is None:
             raise AdvtextError("discrete adversarial training needs a dictionary")
         self.model, self.settings, self.dictionary = model, settings, dictionary
-        self.adversary = self._adversary(model) if settings.discrete else None
+        # off-line, the adversary attacks a snapshot that ``epoch_start`` takes
+        self.adversary = self._adversary(model) if settings.discrete and settings.schedule == "online" else None
         self.last_adversarial: torch.Tensor | None = None  # the latest batch's adversarial ids
 
     def _adversary(self, model: nn.Module) -> TrainingAdversary:
@@ -128,6 +134,9 @@ class AdversarialTrainingStep:
         figures = {"clean_loss": clean.item()}
         total = s.alpha * clean.item()
         if s.discrete:
+            if self.adversary is None:
+                raise AdvtextError("the off-line schedule crafts against each epoch's starting weights: pass "
+                                   "epoch_start=step.epoch_start to the training loop")
             free = grad if s.schedule == "online" else None
             adv_ids, attackable = self.adversary.craft(ids, labels, free, correct if free is not None else None)
             self.last_adversarial = adv_ids

@@ -49,5 +49,5 @@ class ImageClassifier:
         config = load_config(run_dir, "image")
         device = select_device(device) if isinstance(device, str) else device
         model = load_weights(run_dir, build_image_model(ImageModelConfig.from_dict(config["model"])), config)
-        info = {k: v for k, v in config.items() if k not in ("domain", "model", "weights_sha256")}
+        info = {k: v for k, v in config.items() if k not in ("domain", "model")}
         return cls(model.to(device).eval(), device, info)

@@ -45,6 +45,11 @@ class TextClassifier:
     def num_classes(self) -> int:
         return self.config.num_classes
 
+    @property
+    def fingerprint(self) -> str | None:
+        """sha256 of the saved weights (None for a model never saved): what attack records are tied to."""
+        return self.info.get("weights_sha256")
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Vocabulary ids of each text's tokens, truncated to ``max_len``."""
         return [self.vocab.encode(words(t)[: self.max_len]) for t in texts]
@@ -82,5 +87,5 @@ class TextClassifier:
                                f"{len(vocab)}; the files come from different runs, retrain the model")
         device = select_device(device) if isinstance(device, str) else device
         model = load_weights(run_dir, build_model(cfg), config).to(device).eval()
-        info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len", "weights_sha256")}
+        info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
         return cls(model, vocab, config.get("max_len"), device, info)

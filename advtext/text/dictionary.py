@@ -119,6 +119,22 @@ def _pad(lists: list[list[int]]) -> torch.Tensor:
     return table
 
 
+def parse_dictionary_spec(spec: str) -> tuple[str, float | None]:
+    """The kind (vocab, wordnet, glove, glove-safe) and cosine threshold named by ``spec``, checked."""
+    if spec in ("vocab", "wordnet"):
+        return spec, None
+    kind, _, value = spec.partition(":")
+    if kind in ("glove", "glove-safe"):
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = 2.0
+        if not -1 < threshold <= 1:
+            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in (-1, 1], e.g. {kind}:0.7")
+        return kind, threshold
+    raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet, glove:T or glove-safe:T (e.g. glove:0.7)")
+
+
 def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
                      pos_agreement: bool = False) -> Dictionary:
     """The dictionary named by ``spec`` (``vocab``, ``wordnet``, ``glove:T`` or ``glove-safe:T``) with its
@@ -133,25 +149,16 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
         stop = stopword_mask(vocab)
         allowed &= ~stop
         protected |= stop
-    if spec == "vocab":
+    kind, threshold = parse_dictionary_spec(spec)
+    if kind == "vocab":
         neighbours = None
-    elif spec == "wordnet":
+    elif kind == "wordnet":
         neighbours = _wordnet_neighbours(vocab)
-    elif spec.startswith(("glove:", "glove-safe:")):
-        kind, _, value = spec.partition(":")
-        try:
-            threshold = float(value)
-        except ValueError:
-            threshold = 2.0
-        if not -1 < threshold <= 1:
-            raise AdvtextError(f"dictionary {spec!r}: the cosine threshold must be in (-1, 1], e.g. {kind}:0.7")
+    else:
         neighbours = _glove_neighbours(vocab, threshold)
         if kind == "glove-safe":
             antonyms = _wordnet_antonyms(vocab)
             neighbours = [[z for z in zs if z not in antonyms[w]] for w, zs in enumerate(neighbours)]
-    else:
-        raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet, glove:T or glove-safe:T "
-                           "(e.g. glove:0.7)")
     if pos_agreement:
         pos = wordnet_pos(vocab)
         neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]

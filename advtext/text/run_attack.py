@@ -134,6 +134,9 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     previous, records = read_attack_file(out)
     if previous is not None and previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+        if "weights_sha256" in diff:
+            raise AdvtextError(f"{out} was begun on other weights of the model (it was retrained since): choose "
+                               "another --out, or delete the file to start again")
         raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
                            "choose another --out, or delete the file to start again")
     _drop_partial_last_line(out)
