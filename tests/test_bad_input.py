@@ -211,3 +211,27 @@ def test_stats_says_when_the_last_line_was_cut_and_refuses_negative_examples(cli
     code, out, err = cli("stats", path, "--json")
     assert code == 0 and "cut short" not in err
     one_line_error(*cli("stats", path, "--examples", "-1")[::2], "-1")
+
+
+def test_resuming_an_attack_on_other_weights_is_refused(cli, small_clf, tmp_path):
+    import shutil
+
+    import torch
+
+    from advtext.text.classifier import TextClassifier
+
+    run, _ = small_clf
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    texts = tmp_path / "t.txt"
+    texts.write_text("a fine film\nthe plot is a dull mess\n")
+    out = tmp_path / "a.jsonl"
+    code, _, err = cli("attack", copy, "--input", texts, "--n", "1", "--out", out)
+    assert code == 0, err
+    assert json.loads(out.read_text().splitlines()[0])["advtext_attack"]["weights_sha256"]
+    retrained = TextClassifier.load(copy, "cpu")
+    with torch.no_grad():
+        retrained.model.fc.bias += 0.5
+    retrained.save(copy)  # as `train --overwrite` would leave it: same folder, other weights
+    one_line_error(*cli("attack", copy, "--input", texts, "--n", "1", "--out", out)[::2], "begun on other weights")
+    assert len(out.read_text().splitlines()) == 2  # nothing written to it

@@ -134,7 +134,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     previous, records = read_attack_file(out)
     if previous is not None and previous != config:
         diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-        if "weights_sha256" in diff:
+        if "weights_sha256" in diff and previous.get("weights_sha256") and config.get("weights_sha256"):
             raise AdvtextError(f"{out} was begun on other weights of the model (it was retrained since): choose "
                                "another --out, or delete the file to start again")
         raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
