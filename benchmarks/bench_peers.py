@@ -294,7 +294,7 @@ def write_report(results: list[dict], stats: dict, diff: float, meta: dict) -> N
     md = f"""# Peer benchmark: sequence attack (advtext vs harness reference, OpenAttack, TextAttack)
 
 Reproduce: `bash benchmarks/bench_peers.sh {meta['n']}` (peer venvs, data and per-row results under
-`benchmarks/.peers`, git-ignored; harness = `{HARNESS}`).
+`benchmarks/.peers`, git-ignored; harness = `{os.path.relpath(HARNESS, REPO)}`).
 
 Measured {meta['started']} on {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with its
 default {meta['threads']} intra-op threads in every row, no GPU.  **The machine was shared with other engineers'
