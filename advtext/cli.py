@@ -292,19 +292,39 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
                  step=step, epoch_start=step.epoch_start, hardening=hardening)
 
 
+EVAL_SPLIT_HELP = ("train, validation, test or all; default: test for a built-in corpus, all for your own file "
+                   "(a file you evaluate on is held out as a whole)")
+
+
+def default_split(split: str | None, corpus: str) -> str:
+    """``--split`` as given, else ``all`` for a user's file (said on stderr) and ``test`` for a built-in corpus."""
+    if split is not None:
+        return split
+    if Path(corpus).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        click.echo(f"note: measuring on all texts of {corpus} (--split all; pass --split test for its 10% test part)",
+                   err=True)
+        return "all"
+    return "test"
+
+
 @cli.command("eval")
 @click.argument("run", type=click.Path(path_type=Path))
 @corpus_options
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default=None, help=EVAL_SPLIT_HELP)
+@click.option("--input", "input_file", type=click.Path(path_type=Path), default=None,
+              help="evaluate on your own labelled file (.csv/.jsonl with --text-column and --label-column), whole")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, split, device, as_json):
-    """Re-evaluate a saved text model on a corpus split."""
+def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, device, as_json):
+    """Re-evaluate a saved text model on a corpus split or on a labelled file."""
     from advtext.report import print_classification_report
     from advtext.text.classifier import TextClassifier
     from advtext.training import classification_report
 
     clf = TextClassifier.load(run, device)
+    if input_file is not None:
+        corpus, split = str(input_file), "all"
+    split = default_split(split, corpus)
     texts, labels = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
     if max(labels) >= clf.num_classes:
         raise AdvtextError(f"{corpus} has labels up to {max(labels)} but the model has {clf.num_classes} classes: "
@@ -395,7 +415,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @corpus_options
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default=None, help=EVAL_SPLIT_HELP)
 @click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="texts drawn (seeded) from the split; every run is measured on the same ones")
 @click.option("--method", "methods", default="greedy,papernot", show_default=True,
@@ -420,13 +440,15 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     import random
     import tempfile
 
-    from advtext.defenses.robustness import measure_robustness, parse_attacks
+    from advtext.defenses.robustness import check_same_classes, measure_robustness, parse_attacks
     from advtext.report import print_robustness, write_robustness_plots
     from advtext.text.classifier import TextClassifier
 
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
+    check_same_classes([*loaded, *([source_run] if source_run else [])], [])
+    split = default_split(split, corpus)
     texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words,
                                       corpus, with_index=True)
     order = list(range(len(texts)))

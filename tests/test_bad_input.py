@@ -235,3 +235,18 @@ def test_resuming_an_attack_on_other_weights_is_refused(cli, small_clf, tmp_path
     retrained.save(copy)  # as `train --overwrite` would leave it: same folder, other weights
     one_line_error(*cli("attack", copy, "--input", texts, "--n", "1", "--out", out)[::2], "begun on other weights")
     assert len(out.read_text().splitlines()) == 2  # nothing written to it
+
+
+def test_eval_on_your_own_file_uses_all_of_it_and_says_so(cli, small_clf, rotten, tmp_path):
+    run, _ = small_clf
+    path = tmp_path / "held_out.jsonl"
+    rows = zip(rotten["test"]["text"][:200], rotten["test"]["label"][:200])
+    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    code, out, err = cli("eval", run, "--corpus", path, "--json")
+    assert code == 0 and json.loads(out)["n"] == 200 and "--split all" in err
+    code, out, err = cli("eval", run, "--corpus", path, "--split", "test", "--json")
+    assert code == 0 and json.loads(out)["n"] == 20
+    code, out, err = cli("eval", run, "--input", path, "--json")
+    assert code == 0 and json.loads(out)["n"] == 200
+    code, out, err = cli("eval", run, "--corpus", "rotten-tomatoes", "--json")
+    assert code == 0 and json.loads(out)["n"] == len(rotten["test"]) and "--split all" not in err

@@ -228,7 +228,11 @@ def _load_hub(dataset_id: str, text_column: str, label_column: str):
 
 
 def get_split(corpus, split: str):
-    """One split of a corpus, with an error that lists the splits it has."""
+    """One split of a corpus (``all``: every split, in order), with an error that lists the splits it has."""
+    if split == "all":
+        from datasets import concatenate_datasets
+
+        return concatenate_datasets([corpus[name] for name in corpus])
     if split not in corpus:
-        raise AdvtextError(f"corpus has no split {split!r}: choose one of {', '.join(corpus)}")
+        raise AdvtextError(f"corpus has no split {split!r}: choose one of {', '.join(corpus)} or all")
     return corpus[split]
