@@ -49,6 +49,15 @@ def open_corpus(corpus: str, text_column: str, label_column: str, empty: str, se
     return load_corpus(corpus, text_column=text_column, label_column=label_column, empty=empty, seed=seed)
 
 
+def seeded_order(n: int, seed: int) -> list[int]:
+    """The order in which ``attack`` and ``robustness`` draw texts: a seeded shuffle of 0..n-1."""
+    import random
+
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str,
                 with_index: bool = False) -> tuple:
     """Texts and labels (and, with ``with_index``, their indices in the split) of one split,
@@ -258,8 +267,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
         return [p.opts[0] for p in ctx.command.params if p.name in names
                 and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
 
-    if from_run is not None and given(MODEL_SHAPE):
-        shaping = given(MODEL_SHAPE)
+    shaping = given(MODEL_SHAPE) if from_run is not None else []
+    if shaping:
         raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
                            f"{'them' if len(shaping) > 1 else 'it'}, or harden a new model without --from")
     unused = given(DISCRETE_ONLY if not settings.discrete else EMBEDDING_ONLY if not settings.embedding else ())
@@ -298,9 +307,11 @@ EVAL_SPLIT_HELP = ("train, validation, test or all; default: test for a built-in
 
 def default_split(split: str | None, corpus: str) -> str:
     """``--split`` as given, else ``all`` for a user's file (said on stderr) and ``test`` for a built-in corpus."""
+    from advtext.text.corpora import is_record_file
+
     if split is not None:
         return split
-    if Path(corpus).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+    if is_record_file(corpus):
         click.echo(f"note: measuring on all texts of {corpus} (--split all; pass --split test for its 10% test part)",
                    err=True)
         return "all"
@@ -369,7 +380,6 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
            method, goal_spec, dictionary_spec, max_change, protect_stopwords, pos_agreement, top_positions,
            words_per_position, verify, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
-    import random
 
     from advtext.goals import parse_goal
     from advtext.metrics import attack_summary
@@ -389,8 +399,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split,
                                           max_words, corpus, with_index=True)
         source = {"corpus": corpus, "split": split, "max_words": max_words}
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
+    order = seeded_order(len(texts), seed)
     if only_correct:
         pred = clf.predict_proba(texts).argmax(-1).tolist()
         order = [i for i in order if pred[i] == labels[i]]
@@ -437,7 +446,6 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
                protect_stopwords, max_change, transfer_from, out, as_json, plots, batch_size, device):
     """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
-    import random
     import tempfile
 
     from advtext.defenses.robustness import check_same_classes, measure_robustness, parse_attacks
@@ -451,9 +459,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     split = default_split(split, corpus)
     texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words,
                                       corpus, with_index=True)
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
-    order = order[:limit]
+    order = seeded_order(len(texts), seed)[:limit]
     texts, labels, keys = [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order]
     source = {"corpus": corpus, "split": split, "max_words": max_words}
     with tempfile.TemporaryDirectory() as scratch:
@@ -474,9 +480,9 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
 
 def read_user_texts(path: Path, text_column: str, label_column: str, empty: str, clf) -> tuple[list, list]:
     """Texts from a .txt (one per line) or .csv/.jsonl file; labels from the file or the model."""
-    from advtext.text.corpora import labeled_examples, read_records, read_text_file
+    from advtext.text.corpora import is_record_file, labeled_examples, read_records, read_text_file
 
-    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+    if is_record_file(path):
         rows = read_records(path)
         if rows and label_column in rows[0]:
             texts, labels = labeled_examples(rows, str(path), text_column, label_column, empty, all_classes=False)

@@ -21,8 +21,9 @@ from advtext.goals import Misclassification
 from advtext.metrics import attack_summary
 from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
 from advtext.text.classifier import TextClassifier
-from advtext.text.dictionary import build_dictionary, parse_dictionary_spec
+from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec
 from advtext.text.run_attack import attack_texts
+from advtext.text.tokenizer import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,25 @@ def records_path(records_dir: Path, run: str, spec: AttackSpec) -> Path:
     return records_dir / f"{_slug(str(run))}.{spec.method}.{_slug(spec.dictionary)}.jsonl"
 
 
+class DictionaryCache:
+    """Dictionaries built once per vocabulary and spec: the runs of one comparison often share a vocabulary,
+    and greedy and papernot share a dictionary (WordNet's takes seconds to build)."""
+
+    def __init__(self):
+        self._built: dict[tuple, Dictionary] = {}
+
+    def get(self, vocab: Vocabulary, spec: AttackSpec) -> Dictionary:
+        key = (tuple(vocab.itos), spec.dictionary, spec.protect_stopwords)
+        if key not in self._built:
+            self._built[key] = build_dictionary(spec.dictionary, vocab, spec.protect_stopwords)
+        return self._built[key]
+
+
 def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[str], labels: Sequence[int],
-               keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int) -> list[dict]:
+               keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int,
+               dictionaries: DictionaryCache | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
-    dictionary = build_dictionary(spec.dictionary, clf.vocab, spec.protect_stopwords)
+    dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     settings = AttackSettings(method=spec.method, max_change=spec.max_change, seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
@@ -142,6 +158,7 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
     adversarial texts crafted by each attack against that other run."""
     check_same_classes([*runs, *([transfer_from] if transfer_from else [])], labels)
     records_dir.mkdir(parents=True, exist_ok=True)
+    dictionaries = DictionaryCache()
     transferred = {}
     if transfer_from is not None:
         name, clf = transfer_from
@@ -150,14 +167,15 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
         source_dir = records_dir if shared else records_dir / "transfer-source"
         source_dir.mkdir(exist_ok=True)
         transferred = {spec.name: run_attack(clf, name, spec, texts, labels, keys, source, seed, source_dir,
-                                             batch_size) for spec in specs}
+                                             batch_size, dictionaries) for spec in specs}
     results = []
     for name, clf in runs:
         pred = clf.predict_proba(texts).argmax(-1)
         entry = {"run": name, "clean_accuracy": float((pred == torch.tensor(list(labels))).float().mean()),
                  "attacks": {}}
         for spec in specs:
-            records = run_attack(clf, name, spec, texts, labels, keys, source, seed, records_dir, batch_size)
+            records = run_attack(clf, name, spec, texts, labels, keys, source, seed, records_dir, batch_size,
+                                 dictionaries)
             longest = max((r["words_changed"] for r in records), default=0)
             entry["attacks"][spec.name] = {**attack_figures(records), "accuracy_by_budget":
                                            accuracy_by_budget(records, longest),

@@ -196,6 +196,14 @@ def check_labels(labels: Sequence[int], source: str) -> int:
     return len(present)
 
 
+RECORD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+def is_record_file(path: str | Path) -> bool:
+    """Whether ``path`` names a file of labelled rows (CSV/TSV/JSONL/JSON) rather than a corpus name."""
+    return Path(path).suffix.lower() in RECORD_SUFFIXES
+
+
 def load_corpus(name: str, *, text_column: str = "text", label_column: str = "label",
                 empty: str = "skip", seed: int = 0):
     """A ``DatasetDict`` for a built-in corpus name, a CSV/JSONL path, or ``hf:<id>``."""
@@ -206,7 +214,7 @@ def load_corpus(name: str, *, text_column: str = "text", label_column: str = "la
     if name.startswith("hf:"):
         return _load_hub(name[3:], text_column, label_column)
     path = Path(name)
-    if path.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+    if is_record_file(path):
         texts, labels = labeled_examples(read_records(path), str(path), text_column, label_column, empty)
         return split_dataset(texts, labels, seed)
     raise AdvtextError(f"unknown corpus {name!r}: use one of {', '.join(BUILTIN)}, a .csv/.jsonl file, "
