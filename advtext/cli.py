@@ -25,37 +25,66 @@ def _positive(ctx, param, value):
     return value
 
 
-def corpus_options(f):
-    """The options every command that reads a corpus shares."""
-    for option in reversed([
-        click.option("--corpus", default="imdb", show_default=True,
-                     help="imdb, rotten-tomatoes, a .csv/.jsonl file, or hf:<dataset id>"),
-        click.option("--text-column", default="text", show_default=True, help="text column of a CSV/JSONL corpus"),
-        click.option("--label-column", default="label", show_default=True, help="label column (labels 0..k-1)"),
-        click.option("--empty", type=click.Choice(EMPTY_POLICIES), default="skip", show_default=True,
-                     help="rows with empty text: skip them (and say how many) or refuse the file"),
-        click.option("--max-words", type=int, default=None, callback=_positive,
-                     help="keep only texts of at most this many tokens (Papernot 2016: 100)"),
-        click.option("--seed", type=int, default=0, show_default=True, help="seed for splits, shuffling and attacks"),
-    ]):
-        f = option(f)
-    return f
+TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
+DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
+                  "as in training")
+
+
+def corpus_options(seed_help: str | None):
+    """The options every command that reads a corpus shares (``--seed`` with ``seed_help``, when it has one)."""
+    def decorate(f):
+        options = [
+            click.option("--corpus", default="imdb", show_default=True,
+                         help="imdb, rotten-tomatoes, a .csv/.jsonl file, or hf:<dataset id>"),
+            click.option("--text-column", default="text", show_default=True, help="text column of a CSV/JSONL corpus"),
+            click.option("--label-column", default="label", show_default=True, help="label column (labels 0..k-1)"),
+            click.option("--empty", type=click.Choice(EMPTY_POLICIES), default="skip", show_default=True,
+                         help="rows with empty text: skip them (and say how many) or refuse the file"),
+            click.option("--max-words", type=int, default=None, callback=_positive,
+                         help="keep only texts of at most this many tokens (Papernot 2016: 100)"),
+        ]
+        if seed_help:
+            options.append(click.option("--seed", type=int, default=0, show_default=True, help=seed_help))
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
 
 
 def open_corpus(corpus: str, text_column: str, label_column: str, empty: str, seed: int, **_):
-    """Load the corpus named by the shared corpus options."""
+    """Load the corpus named by the shared corpus options; ``seed`` splits a corpus advtext splits itself."""
     from advtext.text.corpora import load_corpus
 
     return load_corpus(corpus, text_column=text_column, label_column=label_column, empty=empty, seed=seed)
 
 
-def seeded_order(n: int, seed: int) -> list[int]:
-    """The order in which ``attack`` and ``robustness`` draw texts: a seeded shuffle of 0..n-1."""
+def run_split_texts(clf, corpus: str, text_column: str, label_column: str, empty: str, split: str,
+                    max_words: int | None, with_index: bool = False) -> tuple:
+    """One split of ``corpus`` as the run's own split seed cuts it (see ``advtext.text.heldout``)."""
+    from advtext.text.heldout import split_seed
+
+    data = open_corpus(corpus, text_column, label_column, empty, split_seed(clf.info))
+    return split_texts(data, split, max_words, corpus, with_index)
+
+
+def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
+    """Say loudly when texts to be measured (not the train split, asked on purpose) were training texts of ``run``."""
+    from advtext.text.heldout import seen_in_training
+
+    seen = seen_in_training(run, texts) if split != "train" else 0
+    if seen:
+        click.echo(f"warning: {seen} of {len(texts)} texts measured here were in the training or validation data "
+                   f"of {run}: their figures are of texts the model has seen, not held-out ones", err=True)
+
+
+def draw(n: int, seed: int, keep=None) -> list[int]:
+    """The order in which ``attack`` and ``robustness`` draw texts: a seeded shuffle of 0..n-1, filtered by
+    ``keep`` (indices); a larger ``--n`` takes more of the same order."""
     import random
 
     order = list(range(n))
     random.Random(seed).shuffle(order)
-    return order
+    return order if keep is None else [i for i in order if keep[i]]
 
 
 def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str,
@@ -107,7 +136,8 @@ MODEL_SHAPE = ("architecture", "max_len", "vocab_size", "min_freq", "embed_dim",
                "bidirectional", "pooling", "dropout", "glove")
 
 
-DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "max_change", "attack_steps")
+DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "max_change", "min_words",
+                 "attack_steps")
 EMBEDDING_ONLY = ("epsilon", "steps")
 
 
@@ -171,11 +201,14 @@ def new_text_classifier(train_texts, num_classes: int, dev, architecture, max_le
     return TextClassifier(model.to(dev), vocab, max_len, dev)
 
 
-def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, splits: tuple, run_dir: Path, epochs,
-                 batch_size, lr, patience, identity: dict, step=None, epoch_start=None, **info) -> None:
-    """Train ``clf`` on the shared loop (resumable), report on the test split, save the run directory."""
+def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split_seed: int, splits: tuple,
+                 run_dir: Path, epochs, batch_size, lr, patience, identity: dict, step=None, epoch_start=None,
+                 **info) -> None:
+    """Train ``clf`` on the shared loop (resumable), report on the test split, save the run directory with
+    the split seed and the digests of the texts it saw (see ``advtext.text.heldout``)."""
     from advtext.checkpoint import PROGRESS
     from advtext.report import print_classification_report
+    from advtext.text.heldout import save_seen_texts
     from advtext.text.train import fit_text
     from advtext.training import TrainSettings, classification_report
 
@@ -188,15 +221,16 @@ def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split
     report = {}
     if "test" in data:
         report = classification_report(clf, *split_texts(data, "test", max_words, corpus))
-    clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, train=settings.__dict__, history=history,
-             test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
+    save_seen_texts(run_dir, split_seed, train_texts, val_texts)
+    clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, split_seed=split_seed, train=settings.__dict__,
+             history=history, test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
     if report:
         print_classification_report(report, f"{clf.config.architecture} on {corpus} test split")
     click.echo(f"saved {run_dir}")
 
 
 @cli.command()
-@corpus_options
+@corpus_options(TRAIN_SEED_HELP)
 @model_options
 @fit_options
 def train(corpus, text_column, label_column, empty, max_words, seed, architecture, max_len, vocab_size, min_freq,
@@ -216,11 +250,11 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
                f"vocabulary {len(clf.vocab)}, max_len {max_len}, device {dev}", err=True)
     identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": max_len, "max_words": max_words,
                 "vocab": len(clf.vocab), "glove": glove}
-    fit_and_save(clf, data, corpus, max_words, seed, splits, run_dir, epochs, batch_size, lr, patience, identity)
+    fit_and_save(clf, data, corpus, max_words, seed, seed, splits, run_dir, epochs, batch_size, lr, patience, identity)
 
 
 @cli.command()
-@corpus_options
+@corpus_options(TRAIN_SEED_HELP + "; --from a run: its split seed splits the corpus")
 @click.option("--from", "from_run", type=click.Path(path_type=Path), default=None,
               help="start from this trained run (its model, vocabulary and max_len) instead of a new model")
 @click.option("--method", "harden_method", type=click.Choice(HARDEN_METHODS), default="discrete", show_default=True,
@@ -243,24 +277,27 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
               help="discrete: change at most this fraction of each text's words")
+@click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
+              help="discrete: but let at least this many words change (a floor over --max-change)")
 @click.option("--attack-steps", type=int, default=2, show_default=True, callback=_positive,
               help="discrete: gradient rounds per batch (the first comes free from the clean pass)")
 @model_options
 @fit_options
 def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, harden_method, alpha, epsilon, steps,
-           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, attack_steps, architecture,
-           max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove,
-           epochs, batch_size, lr, patience, device, out, overwrite):
+           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, min_words, attack_steps,
+           architecture, max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional, pooling, dropout,
+           glove, epochs, batch_size, lr, patience, device, out, overwrite):
     """Adversarial training: train (or fine-tune --from a run) against word substitutions or embedding noise."""
     from advtext.checkpoint import check_run_dir
     from advtext.defenses.text_hardening import AdversarialTrainingStep, HardenSettings
     from advtext.engine import select_device
+    from advtext.text import heldout
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import build_dictionary
 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
-                              max_change=max_change, attack_steps=attack_steps)
+                              max_change=max_change, min_words=min_words, attack_steps=attack_steps)
     ctx = click.get_current_context()
 
     def given(names) -> list[str]:
@@ -279,10 +316,12 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
         raise AdvtextError("--alpha 1 gives the adversarial loss no weight: use `advtext train`, or an alpha below 1")
     run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
+    split_seed = seed
     if from_run is not None:
         clf = TextClassifier.load(from_run, dev)
-    data = open_corpus(corpus, text_column, label_column, empty, seed)
-    splits = training_splits(data, corpus, max_words, seed)
+        split_seed = heldout.split_seed(clf.info)  # the texts it was trained on stay its training texts
+    data = open_corpus(corpus, text_column, label_column, empty, split_seed)
+    splits = training_splits(data, corpus, max_words, split_seed)
     if from_run is None:
         clf = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq, embed_dim,
                                   hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
@@ -297,8 +336,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
                + f"): {len(splits[0])} train / {len(splits[2])} validation texts, device {dev}", err=True)
     identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": clf.max_len, "max_words": max_words,
                 "vocab": len(clf.vocab), "hardening": hardening}
-    fit_and_save(clf, data, corpus, max_words, seed, splits, run_dir, epochs, batch_size, lr, patience, identity,
-                 step=step, epoch_start=step.epoch_start, hardening=hardening)
+    fit_and_save(clf, data, corpus, max_words, seed, split_seed, splits, run_dir, epochs, batch_size, lr, patience,
+                 identity, step=step, epoch_start=step.epoch_start, hardening=hardening)
 
 
 EVAL_SPLIT_HELP = ("train, validation, test or all; default: test for a built-in corpus, all for your own file "
@@ -320,13 +359,13 @@ def default_split(split: str | None, corpus: str) -> str:
 
 @cli.command("eval")
 @click.argument("run", type=click.Path(path_type=Path))
-@corpus_options
+@corpus_options(None)
 @click.option("--split", default=None, help=EVAL_SPLIT_HELP)
 @click.option("--input", "input_file", type=click.Path(path_type=Path), default=None,
               help="evaluate on your own labelled file (.csv/.jsonl with --text-column and --label-column), whole")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, device, as_json):
+def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, input_file, device, as_json):
     """Re-evaluate a saved text model on a corpus split or on a labelled file."""
     from advtext.report import print_classification_report
     from advtext.text.classifier import TextClassifier
@@ -336,7 +375,8 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
     if input_file is not None:
         corpus, split = str(input_file), "all"
     split = default_split(split, corpus)
-    texts, labels = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
+    texts, labels = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words)
+    warn_if_seen(run, texts, split)
     if max(labels) >= clf.num_classes:
         raise AdvtextError(f"{corpus} has labels up to {max(labels)} but the model has {clf.num_classes} classes: "
                            "evaluate it on a corpus with the same classes")
@@ -350,7 +390,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
 
 @cli.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@corpus_options
+@corpus_options(DRAW_SEED_HELP)
 @click.option("--split", default="test", show_default=True)
 @click.option("--input", "input_file", type=click.Path(path_type=Path), default=None,
               help="attack your own texts: one per line (.txt), or a .csv/.jsonl with --text-column "
@@ -364,7 +404,10 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
 @click.option("--dictionary", "dictionary_spec", default="vocab", show_default=True,
               help="vocab (the paper's D) | wordnet | glove:T (cosine >= T)")
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="change at most this fraction of each text's words (default: no limit, as in the paper)")
+              help="change at most this fraction of each text's words, rounded down (default: no limit, as in "
+                   "the paper)")
+@click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
+              help="but let at least this many words change (a floor over --max-change, like A2T's)")
 @click.option("--protect-stopwords", is_flag=True, help="never change or insert a stopword")
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
 @click.option("--top-positions", type=int, default=6, show_default=True, callback=_positive,
@@ -377,7 +420,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, seed, spl
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
-           method, goal_spec, dictionary_spec, max_change, protect_stopwords, pos_agreement, top_positions,
+           method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, top_positions,
            words_per_position, verify, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
@@ -387,6 +430,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.attack import AttackSettings
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import build_dictionary
+    from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.run_attack import attack_texts
 
     clf = TextClassifier.load(run, device)
@@ -394,23 +438,25 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     if input_file is not None:
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))
-        source = {"input": str(input_file.resolve())}
+        source = {"input": str(input_file.resolve()), "split": None}
     else:
-        texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split,
-                                          max_words, corpus, with_index=True)
-        source = {"corpus": corpus, "split": split, "max_words": max_words}
-    order = seeded_order(len(texts), seed)
+        texts, labels, keys = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words,
+                                              with_index=True)
+        source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(clf.info)}
+    correct = None
     if only_correct:
-        pred = clf.predict_proba(texts).argmax(-1).tolist()
-        order = [i for i in order if pred[i] == labels[i]]
+        correct = [p == y for p, y in zip(clf.predict_proba(texts).argmax(-1).tolist(), labels)]
+    order = draw(len(texts), seed, correct)
+    source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
+    warn_if_seen(run, [texts[i] for i in order], source["split"])
     dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement)
-    settings = AttackSettings(method=method, max_change=max_change, top_positions=top_positions,
+    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, top_positions=top_positions,
                               words_per_position=words_per_position, verify=verify, seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
-              "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
+              "min_words": min_words, "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" else {})}
     records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
@@ -423,7 +469,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@corpus_options
+@corpus_options(DRAW_SEED_HELP + " (the first run's, when several)")
 @click.option("--split", default=None, help=EVAL_SPLIT_HELP)
 @click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="texts drawn (seeded) from the split; every run is measured on the same ones")
@@ -433,7 +479,9 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               help="dictionaries, comma-separated: vocab, wordnet, glove:T, glove-safe:T")
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
-              help="change at most this fraction of each text's words")
+              help="change at most this fraction of each text's words, rounded down")
+@click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
+              help="but let at least this many words change (a floor over --max-change)")
 @click.option("--transfer-from", type=click.Path(path_type=Path), default=None,
               help="also measure every run on the adversarial texts crafted against this run (e.g. the baseline)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -444,24 +492,30 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
-               protect_stopwords, max_change, transfer_from, out, as_json, plots, batch_size, device):
+               protect_stopwords, max_change, min_words, transfer_from, out, as_json, plots, batch_size, device):
     """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
     import tempfile
 
     from advtext.defenses.robustness import check_same_classes, measure_robustness, parse_attacks
     from advtext.report import print_robustness, write_robustness_plots
     from advtext.text.classifier import TextClassifier
+    from advtext.text.heldout import split_seed, texts_fingerprint
 
-    specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change)
+    specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
     split = default_split(split, corpus)
-    texts, labels, keys = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words,
-                                      corpus, with_index=True)
-    order = seeded_order(len(texts), seed)[:limit]
+    first = loaded[0][1]
+    texts, labels, keys = run_split_texts(first, corpus, text_column, label_column, empty, split, max_words,
+                                          with_index=True)
+    order = draw(len(texts), seed)
+    source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(first.info),
+              "texts_sha256": texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])}
+    order = order[:limit]
     texts, labels, keys = [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order]
-    source = {"corpus": corpus, "split": split, "max_words": max_words}
+    for run in runs:
+        warn_if_seen(run, texts, split)
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
                                     batch_size, source_run)
@@ -572,7 +626,7 @@ def demo(ctx, out, limit, harden_epochs):
 
 @cli.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@corpus_options
+@corpus_options("seed of the random direction the unit is compared with")
 @click.option("--split", default="test", show_default=True)
 @click.option("--unit", type=int, default=0, show_default=True, help="hidden unit of the LSTM state")
 @click.option("--top", type=int, default=8, show_default=True, callback=_positive, help="sentences per list")
@@ -583,7 +637,7 @@ def probe(run, corpus, text_column, label_column, empty, max_words, seed, split,
     from advtext.text.probe import text_probe
 
     clf = TextClassifier.load(run, device)
-    texts, _ = split_texts(open_corpus(corpus, text_column, label_column, empty, seed), split, max_words, corpus)
+    texts, _ = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words)
     for name, rows in text_probe(clf, texts, unit, top, seed).items():
         click.echo(f"== {name}")
         for text in rows:

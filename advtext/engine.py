@@ -39,8 +39,9 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def _chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
+    """Slices of at most ``chunk_size`` rows; one empty slice for an empty batch, so that results keep their shape."""
     step = chunk_size or max(n, 1)
-    for start in range(0, n, step):
+    for start in range(0, max(n, 1), step):
         yield slice(start, min(start + step, n))
 
 
@@ -76,15 +77,35 @@ def gradient(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
 
     Returns ``(values (B,), grad (same shape as x))``; one backward pass per chunk.
     """
-    values, grads = [], []
+    def every_row(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = objective(*args)
+        return v, torch.ones_like(v, dtype=torch.bool)
+
+    values, grad, _ = gradient_where(every_row, x, *extra, chunk_size=chunk_size)
+    return values, grad
+
+
+def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
+                   chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Like ``gradient``, for ``objective(x, *extra) -> (values (B,), wanted (B,) bool)`` that decides on its
+    own forward pass which rows need a gradient: only those are backpropagated, and a chunk where no row
+    does takes no backward pass at all.
+
+    Returns ``(values, grad (zero for rows not wanted), wanted)``.
+    """
+    values, grads, wanted = [], [], []
     for sl in _chunks(x.shape[0], chunk_size):
         xi = x[sl].detach().requires_grad_(True)
         with torch.enable_grad():
-            v = objective(xi, *(e[sl] for e in extra))
-            (g,) = torch.autograd.grad(v.sum(), xi)
+            v, w = objective(xi, *(e[sl] for e in extra))
+            if w.any():
+                (g,) = torch.autograd.grad(v[w].sum(), xi)
+            else:
+                g = torch.zeros_like(xi)
         values.append(v.detach())
         grads.append(g)
-    return torch.cat(values), torch.cat(grads)
+        wanted.append(w)
+    return torch.cat(values), torch.cat(grads), torch.cat(wanted)
 
 
 def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None,

@@ -101,8 +101,10 @@ def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
     d.allowed[2] = False
     pick = {}
     for name, goal, label in (("untargeted", Misclassification(), 0), ("targeted", TargetedMisclassification(0), 1)):
+        # the goal must not hold yet (no gradient is taken then); the bias leaves the sign of dp0/de unchanged
+        model.fc.bias.data[:] = torch.tensor([5.0, 0.0]) if name == "untargeted" else torch.tensor([0.0, 5.0])
         attack = SequenceAttack(model, goal, d, AttackSettings(max_change=1.0))
-        _, grad, _ = attack._log_probs_and_grad(ids, torch.tensor([label]))
+        _, grad, _, _ = attack._log_probs_and_grad(ids, torch.tensor([label]))
         pos, sub, _, _ = attack._papernot_step(ids, grad, ids != 0, torch.ones(1, 1))
         pick[name] = int(sub[0])
     assert pick == {"untargeted": 4, "targeted": 3}
@@ -141,7 +143,7 @@ def test_greedy_step_with_rows_that_have_no_candidate_left(sample):
     ids = pad_ids([short, long] * 30)
     y = torch.tensor([labels[0], labels[0]] * 30)
     with torch.no_grad():
-        _, grad, hidden = attack._log_probs_and_grad(ids, y)
+        _, grad, hidden, _ = attack._log_probs_and_grad(ids, y)
         open_positions = attack.changeable(ids)
         open_positions[0::2] = False
         tried, sub, extra, checked = attack._greedy_step(ids, grad, open_positions, y, hidden)

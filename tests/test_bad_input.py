@@ -250,3 +250,27 @@ def test_eval_on_your_own_file_uses_all_of_it_and_says_so(cli, small_clf, rotten
     assert code == 0 and json.loads(out)["n"] == 200
     code, out, err = cli("eval", run, "--corpus", "rotten-tomatoes", "--json")
     assert code == 0 and json.loads(out)["n"] == len(rotten["test"]) and "--split all" not in err
+
+
+def test_csv_with_an_unterminated_quote_names_the_quoting(cli, tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text('text,label\ngood film,1\n"a quote left open,0\nbad film,0\nfine,1\n')
+    one_line_error(*cli("train", "--corpus", f, "--out", tmp_path / "r")[::2], "line 3", "never closes")
+
+
+def test_hf_datasets_are_read_from_this_machine_only(cli, tmp_path):
+    """No hub download: an id that is not in the local cache fails with the way out; a saved folder is read."""
+    import os
+
+    one_line_error(*cli("train", "--corpus", "hf:no-such-user/no-such-dataset", "--out", tmp_path / "r")[::2],
+                   "never downloads", "CSV/JSONL")
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"  # set by importing advtext
+    import datasets
+
+    folder = tmp_path / "saved"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"sentence": ["good", "bad"] * 30,
+                                                                "y": [1, 0] * 30})}).save_to_disk(str(folder))
+    one_line_error(*cli("train", "--corpus", f"hf:{folder}", "--out", tmp_path / "r")[::2], "no column 'text'")
+    code, _, err = cli("train", "--corpus", f"hf:{folder}", "--text-column", "sentence", "--label-column", "y",
+                       "--epochs", "1", "--out", tmp_path / "r")
+    assert code == 0, err

@@ -1,5 +1,6 @@
-"""Properties of the image attacks: FGSM family, JSMA, the engine's Jacobian."""
+"""Properties of the image attacks: FGSM family, JSMA, L-BFGS, the robustness metric, the engine's Jacobian."""
 
+import itertools
 import math
 
 import pytest
@@ -8,15 +9,18 @@ from torch import nn
 
 from advtext.engine import attack_mode, evaluate, jacobian
 from advtext.errors import AdvtextError
+from advtext.image.attack import AttackSettings, craft
 from advtext.image.fgsm import (
     basic_iterative_method,
     fast_gradient_method,
     fgsm_epsilon_curve,
     projected_gradient_descent,
 )
-from advtext.image.jsma import _dense_pairs, all_other_targets, best_pairs, jsma
+from advtext.image.jsma import _dense_pairs, all_other_targets, best_pairs, forward_derivative, jsma
+from advtext.image.lbfgs import lbfgs_attack, minimize_rows
 from advtext.image.mnist import load_mnist
 from advtext.image.models import ImageModelConfig, build_image_model
+from advtext.image.robustness import fgsm_minimal_eps, jsma_minimal_l0
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +199,146 @@ def test_pgd_random_start_is_uniform_in_the_ball():
     assert radii.max() <= 0.5 + 1e-6 and abs(float(radii.mean()) - 0.5 * 784 / 785) < 1e-3
     cube = random_start(torch.zeros(1000, 3), 0.1, math.inf, g)
     assert cube.abs().max() <= 0.1 and cube.abs().max() > 0.099
+
+
+def three_feature_model() -> nn.Module:
+    """Logits ``W x + b`` over three features; class 2 is unlikely but weighs heavily on feature 2, so that
+    the logit and the probability saliency maps pick different pairs for target 0.
+    """
+    model = nn.Linear(3, 3).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.8, 0.5], [-1.0, -0.5, 0.0], [0.0, 0.0, -5.0]]))
+        model.bias.copy_(torch.tensor([-1.0, 0.0, -5.0]))
+    return model.eval()
+
+
+def paper_pair(alpha: torch.Tensor, beta: torch.Tensor) -> tuple[int, int]:
+    """Papernot 2016, Algorithm 3 (increasing): the pair with alpha > 0, beta < 0 and the largest -alpha * beta."""
+    scores = {(p, q): -(alpha[p] + alpha[q]) * (beta[p] + beta[q]) for p, q in itertools.combinations(range(3), 2)
+              if alpha[p] + alpha[q] > 0 and beta[p] + beta[q] < 0}
+    return max(scores, key=scores.get)
+
+
+@pytest.mark.parametrize("saliency,pair", [("logits", (0, 2)), ("probs", (0, 1))])
+def test_jsma_saliency_matches_the_hand_computed_jacobian(saliency, pair):
+    model, x, target = three_feature_model(), torch.tensor([[0.1, 0.2, 0.0]], dtype=torch.float64), torch.tensor([0])
+    w = model.weight.detach()
+    p = model(x).softmax(1)[0].detach()
+    if saliency == "logits":  # d z_j / dx = W_j
+        alpha, beta = w[0], w[1] + w[2]
+    else:  # d p_j / dx = p_j (W_j - sum_k p_k W_k)
+        dp = p[:, None] * (w - p @ w)
+        alpha, beta = dp[0], dp[1] + dp[2]
+    logits, a, b = forward_derivative(model, x, target, saliency)
+    assert torch.allclose(logits, model(x)) and logits.argmax(1) != target
+    assert torch.allclose(a[0], alpha) and torch.allclose(b[0], beta)
+    assert paper_pair(alpha, beta) == pair
+    found = best_pairs(a, b, torch.ones(1, 3, dtype=torch.bool), increase=True)
+    assert sorted((int(found[0]), int(found[1]))) == list(pair) and bool(found[2])
+    adv = jsma(model, x, target, theta=1.0, gamma=0.7, saliency=saliency)  # a budget of one pair
+    assert (adv != x)[0].nonzero().squeeze(1).tolist() == list(pair) and (adv[0, list(pair)] == 1).all()
+
+
+@pytest.mark.parametrize("saturation,changed", [(0.0, [0, 1]), (0.01, [1, 2])])
+def test_jsma_saturation_zero_lets_a_nearly_saturated_pixel_be_chosen(saturation, changed):
+    model = nn.Linear(3, 2).double()
+    with torch.no_grad():  # alpha = (2, 1, 0.5), beta = (-1, -1, -1): the best pair is (0, 1), then (1, 2)
+        model.weight.copy_(torch.tensor([[2.0, 1.0, 0.5], [-1.0, -1.0, -1.0]]))
+        model.bias.copy_(torch.tensor([-10.0, 0.0]))
+    x = torch.tensor([[0.995, 0.2, 0.0]], dtype=torch.float64)
+    adv = jsma(model, x, torch.tensor([0]), theta=1.0, gamma=0.7, saturation=saturation)
+    assert (adv != x)[0].nonzero().squeeze(1).tolist() == changed and (adv[0, changed] == 1).all()
+
+
+@pytest.mark.parametrize("saturation,saliency", [(-0.1, "logits"), (1.0, "logits"), (0.0, "softmax")])
+def test_jsma_bad_saturation_or_saliency_is_refused(saturation, saliency):
+    with pytest.raises(AdvtextError, match="saturation" if saliency == "logits" else "saliency"):
+        jsma(tiny_model(), torch.rand(1, 1, 4, 4), torch.tensor([0]), saturation=saturation, saliency=saliency)
+
+
+def test_attack_settings_carry_the_jsma_options_to_the_attack(trained_mlp, test_batch):
+    x, y = test_batch[0][:4], test_batch[1][:4]
+    target = (y + 1) % 10
+    settings = AttackSettings(method="jsma", gamma=0.05, saturation=0.0, saliency="probs")
+    crafted = craft(trained_mlp, x, y, target, math.nan, settings)
+    with attack_mode(trained_mlp) as m:
+        direct = jsma(m, x, target, gamma=0.05, saturation=0.0, saliency="probs")
+        default = jsma(m, x, target, gamma=0.05)
+    assert torch.equal(crafted, direct) and not torch.equal(crafted, default)
+
+
+def random_model(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    layers = [nn.Linear(36, 4)] if kind == "linear" else [nn.Linear(36, 16), nn.Tanh(), nn.Linear(16, 4)]
+    return nn.Sequential(nn.Flatten(), *layers).double().eval()
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_batched_lbfgs_equals_one_at_a_time(kind):
+    model = random_model(kind)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 1, 6, 6, generator=g, dtype=torch.float64)
+    x[::2] = (x[::2] > 0.5).double()  # half the rows with pixels on the box's edges
+    with attack_mode(model) as m:
+        ranks = evaluate(m, x).argsort(1)  # targets from least likely to third likely: rows of unlike difficulty
+        target = ranks[torch.arange(6), torch.tensor([0, 1, 2, 0, 1, 2])]
+        batched = lbfgs_attack(m, x, target, search_steps=3, max_iter=5)
+        single = torch.cat([lbfgs_attack(m, x[i : i + 1], target[i : i + 1], search_steps=3, max_iter=5)
+                            for i in range(6)])
+    assert (batched - single).abs().max() < 1e-5
+    success = evaluate(model, batched).argmax(1) == target
+    assert success.sum() >= 5
+    assert torch.equal(batched[~success], x[~success])  # rows never brought to the target come back unchanged
+    assert batched.min() >= 0 and batched.max() <= 1
+
+
+def test_minimize_rows_solves_each_row_of_unlike_conditioning():
+    g = torch.Generator().manual_seed(0)
+    scale = torch.logspace(0, 2, 20, dtype=torch.float64)[None, :] * torch.tensor([[1.0], [10.0], [0.01], [1.0]])
+    centre = torch.randn(4, 20, generator=g, dtype=torch.float64)
+
+    def objective(r: torch.Tensor, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (a * (r - c) ** 2).sum(1) + 0.1 * ((r - c) ** 4).sum(1)
+
+    def solve(rows: slice) -> torch.Tensor:
+        start = torch.zeros(4, 20, dtype=torch.float64)[rows]
+        return minimize_rows(objective, start, scale[rows], centre[rows], max_iter=100, tolerance_grad=1e-10,
+                            tolerance_change=0.0)
+
+    r = solve(slice(None))
+    assert (r - centre).abs().max() < 1e-6
+    assert torch.equal(solve(slice(2, 3))[0], r[2])
+
+
+def test_fgsm_minimal_eps_is_minimal_to_one_search_step(trained_mlp, test_batch):
+    x, y = test_batch
+    with attack_mode(trained_mlp) as m:
+        eps = fgsm_minimal_eps(m, x, y, steps=10)
+        found = ~eps.isnan()
+        at = fast_gradient_method(m, x, eps.nan_to_num(1.0), y=y)
+        below = fast_gradient_method(m, x[found], eps[found] - 2**-10, y=y[found])
+    assert found.float().mean() > 0.5
+    assert (evaluate(trained_mlp, at[found]).argmax(1) != y[found]).all()
+    assert (evaluate(trained_mlp, at[~found]).argmax(1) == y[~found]).all()  # not even eps = 1 fools these
+    assert (evaluate(trained_mlp, below).argmax(1) == y[found]).all()
+
+
+def test_jsma_minimal_l0_is_the_best_target_and_one_pair_less_misses_it(trained_mlp, test_batch):
+    x, y = test_batch[0][:6], test_batch[1][:6]
+    gamma, n = 0.1, x[0].numel()
+    with attack_mode(trained_mlp) as m:
+        l0 = jsma_minimal_l0(m, x, y, 10, gamma=gamma)
+        fractions = torch.full((6, 10), math.inf)
+        for t in range(10):
+            adv = jsma(m, x, torch.full((6,), t), gamma=gamma)
+            hit = (evaluate(m, adv).argmax(1) == t) & (y != t)
+            fractions[hit, t] = (adv != x).flatten(1).float().mean(1)[hit]
+        best, best_target = fractions.min(1)
+        assert torch.equal(l0.isnan(), best.isinf()) and (~l0.isnan()).sum() >= 4
+        found = ~l0.isnan()
+        assert torch.allclose(l0[found], best[found])
+        for i in found.nonzero().squeeze(1).tolist():
+            pairs_less = round(float(l0[i]) * n) - 2
+            short = jsma(m, x[i : i + 1], best_target[i : i + 1], gamma=(pairs_less + 0.5) / n)
+            assert (short != x[i : i + 1]).sum() == pairs_less
+            assert evaluate(m, short).argmax(1) != best_target[i]

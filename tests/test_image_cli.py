@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from advtext.engine import attack_mode, evaluate
 from advtext.image.classifier import ImageClassifier
 from advtext.image.fgsm import fast_gradient_method
+from advtext.image.jsma import jsma
 from advtext.image.lbfgs import lbfgs_attack, second_best_class
 from advtext.image.mnist import load_mnist
 from advtext.image.robustness import fgsm_minimal_eps
@@ -49,13 +51,34 @@ def test_attack_fgsm_curve_records_and_plots(run_dir, tmp_path):
     assert (tmp_path / "examples.png").stat().st_size > 0 and (tmp_path / "epsilon_curve.png").stat().st_size > 0
 
 
-def test_attack_jsma_targeted(run_dir, tmp_path):
+@pytest.mark.parametrize("options,settings", [([], {"saliency": "logits", "saturation": 0.01}),
+                                              (["--saliency", "probs", "--saturation", "0"],
+                                               {"saliency": "probs", "saturation": 0.0})])
+def test_attack_jsma_records_match_a_recomputation(run_dir, tmp_path, options, settings):
     done = advtext("image", "attack", str(run_dir), "--method", "jsma", "--goal", "targeted:3", "--n", "10",
-                   "--device", "cpu", "--out", str(tmp_path))
+                   *options, "--device", "cpu", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
-    assert records and all(r["target"] == 3 and r["label"] != 3 for r in records)
-    assert all(r["pred"] == 3 for r in records if r["success"]) and all(r["l0"] <= 0.145 for r in records)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["settings"].items() >= {"method": "jsma", "gamma": 0.145, **settings}.items()
+    assert len(records) == 10 and all(r["target"] == 3 and r["label"] != 3 for r in records)
+    # craft the same adversarials here and classify them outside the attack: the records must agree
+    clf = ImageClassifier.load(run_dir, "cpu")
+    x, y = load_mnist("test", limit=max(r["index"] for r in records) + 1)
+    index = torch.tensor([r["index"] for r in records])
+    x, y = x[index], y[index]
+    assert y.tolist() == [r["label"] for r in records] and (clf.logits(x).argmax(1) == y).all()
+    with attack_mode(clf.model) as m:
+        adv = jsma(m, x, torch.full((10,), 3), gamma=0.145, **settings)
+    pred = clf.logits(adv).argmax(1)
+    assert [r["pred"] for r in records] == pred.tolist()
+    assert [r["success"] for r in records] == (pred == 3).tolist()
+    delta = (adv - x).flatten(1)
+    sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
+    for key, value in sizes.items():
+        assert [r[key] for r in records] == pytest.approx(value.tolist(), abs=1e-5)
+    assert max(r["l0"] for r in records) <= 0.145
+    assert summary["results"][0]["success_rate"] == pytest.approx(float((pred == 3).float().mean()))
 
 
 @pytest.mark.parametrize("args,message", [
@@ -65,6 +88,8 @@ def test_attack_jsma_targeted(run_dir, tmp_path):
     (["attack", "{run}", "--method", "jsma", "--all-targets", "--gamma", "1.2"], "gamma"),
     (["attack", "{run}", "--goal", "targeted:10"], "out of range"),
     (["attack", "{run}", "--method", "jsma"], "targeted"),
+    (["attack", "{run}", "--method", "jsma", "--all-targets", "--saturation", "-0.1"], "saturation"),
+    (["attack", "{run}", "--method", "jsma", "--all-targets", "--saturation", "1"], "saturation"),
     (["probe", "{run}", "--unit", "999"], "out of range"),
 ])
 def test_bad_input_is_one_line(run_dir, args, message):
@@ -91,8 +116,11 @@ def test_lbfgs_finds_smaller_l2_than_fgsm(run_dir):
     with attack_mode(clf.model) as m:
         eps = fgsm_minimal_eps(m, x, y)
         fgsm = fast_gradient_method(m, x, eps.nan_to_num(1.0), y=y)
-        lbfgs = lbfgs_attack(m, x, second_best_class(m, x), search_steps=4, max_iter=20)
+        target = second_best_class(m, x)
+        lbfgs = lbfgs_attack(m, x, target, search_steps=4, max_iter=20)
         both = (evaluate(m, fgsm).argmax(1) != y) & (evaluate(m, lbfgs).argmax(1) != y)
+    moved = (lbfgs != x).flatten(1).any(1)  # rows that never reach the target come back unchanged
+    assert (clf.logits(lbfgs[moved]).argmax(1) == target[moved]).all() and moved.sum() >= 10
     assert both.sum() >= 8
     l2 = {k: (v - x).flatten(1).norm(dim=1)[both] for k, v in {"fgsm": fgsm, "lbfgs": lbfgs}.items()}
     assert (l2["lbfgs"] < l2["fgsm"]).float().mean() >= 0.9

@@ -19,9 +19,28 @@ def test_top_activating_orders_by_projection():
     assert picked["unit 1"].tolist() == [0, 2] and len(picked["random direction"]) == 2
 
 
-def test_image_hidden_features_shape():
-    model = build_image_model(ImageModelConfig(architecture="cnn", hidden_size=16, conv_channels=(4, 8)))
-    assert hidden_features(model, torch.rand(5, 1, 28, 28), batch_size=2).shape == (5, 16)
+def by_hand(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The last hidden layer from the weights, with plain tensor operations."""
+    f = torch.nn.functional
+    if model.cfg.architecture == "mlp":
+        first, second = model.body[1], model.body[3]
+        return f.relu(f.relu(x.flatten(1) @ first.weight.T + first.bias) @ second.weight.T + second.bias)
+    h = x
+    for conv in (model.features[0], model.features[3]):
+        h = f.max_pool2d(f.relu(f.conv2d(h, conv.weight, conv.bias, padding=2)), 2)
+    return f.relu(h.flatten(1) @ model.fc.weight.T + model.fc.bias)
+
+
+@pytest.mark.parametrize("architecture", ["cnn", "mlp"])
+def test_image_hidden_features_are_the_last_hidden_layer(architecture):
+    torch.manual_seed(0)
+    model = build_image_model(ImageModelConfig(architecture=architecture, hidden_size=16, conv_channels=[4, 8]))
+    x = torch.rand(5, 1, 28, 28)
+    features = hidden_features(model, x, batch_size=2)
+    with torch.no_grad():
+        assert torch.allclose(features, by_hand(model, x), atol=1e-6)
+        assert torch.allclose(model.out(features), model(x), atol=1e-6)  # the layer the output reads
+    assert (features > 0).any() and (features == 0).any()  # after the ReLU, and not all zero
 
 
 def test_text_probe_returns_texts_of_the_corpus():

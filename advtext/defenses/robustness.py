@@ -34,6 +34,7 @@ class AttackSpec:
     dictionary: str
     protect_stopwords: bool = True
     max_change: float | None = 0.2
+    min_words: int = 0
 
     @property
     def name(self) -> str:
@@ -41,7 +42,7 @@ class AttackSpec:
 
 
 def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
-                  max_change: float | None) -> list[AttackSpec]:
+                  max_change: float | None, min_words: int = 0) -> list[AttackSpec]:
     """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``."""
     specs = []
     for method in filter(None, (m.strip() for m in methods.split(","))):
@@ -49,7 +50,7 @@ def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
             raise AdvtextError(f"unknown attack method {method!r}: use {' or '.join(METHODS)}, comma-separated")
         for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
             parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
-            specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change))
+            specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words))
     if not specs:
         raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
     return specs
@@ -141,11 +142,12 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
                dictionaries: DictionaryCache | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
-    settings = AttackSettings(method=spec.method, max_change=spec.max_change, seed=seed)
+    settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words, seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
-              "max_change": spec.max_change, "protect_stopwords": spec.protect_stopwords, "pos": False, "seed": seed}
+              "max_change": spec.max_change, "min_words": spec.min_words, "protect_stopwords": spec.protect_stopwords,
+              "pos": False, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
                         records_path(records_dir, run, spec), config, batch_size)
 

@@ -24,8 +24,8 @@ class TrainingAdversary:
     """Crafts adversarial id batches against the current weights of ``model``."""
 
     def __init__(self, model: nn.Module, dictionary: Dictionary, method: str = "greedy",
-                 max_change: float | None = 0.2, steps: int = 2):
-        self.model, self.steps, self.max_change = model, steps, max_change
+                 max_change: float | None = 0.2, steps: int = 2, min_words: int = 0):
+        self.model, self.steps, self.max_change, self.min_words = model, steps, max_change, min_words
         self.attack = SequenceAttack(model, Misclassification(), dictionary, AttackSettings(method=method))
 
     @torch.no_grad()
@@ -41,7 +41,7 @@ class TrainingAdversary:
         ids = ids.clone()
         open_positions = attack.changeable(ids)
         attackable = open_positions.any(1)
-        budget = word_budget((ids != 0).sum(1), self.max_change)
+        budget = word_budget((ids != 0).sum(1), self.max_change, self.min_words)
         changed = torch.zeros_like(budget)
         active = attackable.clone() if correct is None else attackable & correct
         with attack_mode(self.model):
@@ -50,8 +50,8 @@ class TrainingAdversary:
                     grad = torch.zeros(*ids.shape, attack.table.shape[1], device=ids.device)
                     rows = active.nonzero().flatten()
                     if len(rows):
-                        log_probs, grad[rows], _ = attack._log_probs_and_grad(ids[rows], labels[rows])
-                        active[rows] &= log_probs.argmax(-1) == labels[rows]
+                        _, grad[rows], _, still_correct = attack._log_probs_and_grad(ids[rows], labels[rows])
+                        active[rows] &= still_correct
                 rows = (active & open_positions.any(1) & (changed < budget)).nonzero().flatten()
                 if not len(rows):
                     break

@@ -46,6 +46,7 @@ class HardenSettings:
     dictionary: str = "wordnet"
     protect_stopwords: bool = True
     max_change: float | None = 0.2
+    min_words: int = 0
     attack_steps: int = 2
 
     def __post_init__(self):
@@ -75,7 +76,7 @@ class HardenSettings:
         """The settings that apply to this method (the others have no effect and are left out)."""
         unused = (() if self.embedding else ("epsilon", "steps")) + (
             () if self.discrete else ("schedule", "attack", "dictionary", "protect_stopwords", "max_change",
-                                      "attack_steps"))
+                                      "min_words", "attack_steps"))
         return {k: v for k, v in asdict(self).items() if k not in unused}
 
 
@@ -110,7 +111,7 @@ class AdversarialTrainingStep:
 
     def _adversary(self, model: nn.Module) -> TrainingAdversary:
         s = self.settings
-        return TrainingAdversary(model, self.dictionary, s.attack, s.max_change, s.attack_steps)
+        return TrainingAdversary(model, self.dictionary, s.attack, s.max_change, s.attack_steps, s.min_words)
 
     def epoch_start(self, epoch: int) -> None:
         """Off-line schedule: this epoch's adversarial texts are crafted against the weights it starts with."""

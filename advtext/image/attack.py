@@ -34,6 +34,8 @@ class AttackSettings:
     step_size: float | None = None
     theta: float = 1.0
     gamma: float = 0.145
+    saturation: float = 0.01
+    saliency: str = "logits"
     lbfgs_steps: int = 5
     seed: int = 0
     chunk_size: int | None = 1000
@@ -61,7 +63,8 @@ def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torc
         if s.method == "jsma":
             if not targeted:
                 raise AdvtextError("JSMA is a targeted attack: pass --goal targeted:T or --all-targets")
-            return jsma(m, x, target, s.theta, s.gamma, chunk_size=s.chunk_size)
+            return jsma(m, x, target, s.theta, s.gamma, saturation=s.saturation, saliency=s.saliency,
+                        chunk_size=s.chunk_size)
         if s.method == "lbfgs":
             goal = target if targeted else second_best_class(m, x, s.chunk_size)
             return lbfgs_attack(m, x, goal, search_steps=s.lbfgs_steps, chunk_size=s.chunk_size)

@@ -127,6 +127,11 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
               help="JSMA change per feature: +1 increasing, -1 decreasing variant")
 @click.option("--gamma", type=float, default=0.145, show_default=True,
               help="JSMA maximum fraction of features changed (Papernot 2016: 14.5%)")
+@click.option("--saturation", type=float, default=0.01, show_default=True,
+              help="JSMA: features within this fraction of the box from the edge they move toward leave the "
+                   "search domain; the paper's rule is 0 (only features at the edge leave)")
+@click.option("--saliency", type=click.Choice(["logits", "probs"]), default="logits", show_default=True,
+              help="JSMA: differentiate the logits, or the softmax probabilities (the paper's JSMA-F)")
 @click.option("--goal", default="untargeted", show_default=True, help="untargeted, targeted:T or source-target:S:T")
 @click.option("--all-targets", is_flag=True, help="attack every sample toward each of the other classes")
 @click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
@@ -137,8 +142,8 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="folder for records.jsonl, summary.json and plots (default RUN/attack-METHOD)")
-def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_targets, count, offset, all_samples,
-           seed, device, out):
+def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, saliency, goal, all_targets, count,
+           offset, all_samples, seed, device, out):
     """Attack a saved MNIST model; write JSONL records, a summary, an example grid and the epsilon curve."""
     import json
     import math
@@ -153,7 +158,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     epsilons = _floats(eps, "--eps")
     check_eps(epsilons)
     if method == "jsma":
-        check_jsma_args(theta, gamma)
+        check_jsma_args(theta, gamma, saturation, saliency)
     clf = ImageClassifier.load(run, device)
     parsed = parse_goal(goal, clf.num_classes)
     if parsed.name == "confidence":
@@ -173,7 +178,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     if len(y) == 0:
         raise AdvtextError("no test image to attack: raise --n, change --offset or the goal's classes")
     settings = AttackSettings(method=method, epsilons=epsilons, norm=math.inf if norm == "inf" else 2.0, steps=steps,
-                              step_size=step_size, theta=theta, gamma=gamma, seed=seed)
+                              step_size=step_size, theta=theta, gamma=gamma, saturation=saturation,
+                              saliency=saliency, seed=seed)
     dev = clf.device
     click.echo(f"{method} on {run}: {len(y)} attacks, goal {'all other targets' if all_targets else goal}, "
                f"device {dev}", err=True)
@@ -186,7 +192,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, goal, all_tar
     summary = {"run": str(run), "goal": "all-targets" if all_targets else goal, "settings": settings.__dict__,
                "results": summaries}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    title = f"{method} on {Path(run).name}"
+    title = f"{method} on {Path(run).name}" + (f" ({saliency}, saturation {saturation})" if method == "jsma" else "")
     ex = examples
     example_grid(ex["x"].cpu(), ex["adv"].cpu(), ex["y"].cpu(), ex["pred"].cpu(), out / "examples.png",
                  title + ("" if math.isnan(ex["eps"]) else f", eps {ex['eps']}"))

@@ -2,13 +2,16 @@
 learning in adversarial settings), batched over samples.
 
 Each iteration takes the forward derivative from the engine: for every row, the gradients of the
-target logit (``alpha``) and of the sum of the other logits (``beta``), two backward passes for the
-whole batch. The pair search scores feature pairs (p, q) of every row at once on the device:
-``(a_p + a_q) * |b_p + b_q|`` where the signs fit the variant (increasing: alpha > 0 > beta;
-decreasing: alpha < 0 < beta), written as a product of two clamps so that pairs of the wrong signs
-score 0; saturated features are masked by infinities. An exact bound prunes the n^2 pairs to a
-small prefix of candidate features (see ``best_pairs``). Rows leave the working batch as soon as
-they reach the target, run out of distortion budget (``gamma``) or have no admissible pair.
+target's output (``alpha``) and of the sum of the other classes' outputs (``beta``), two backward
+passes for the whole batch. The outputs are the logits (``saliency="logits"``, the default, as
+torchattacks takes them) or the softmax probabilities (``"probs"``, the paper's JSMA-F, where
+``beta = -alpha`` since the probabilities sum to 1). The pair search scores feature pairs (p, q) of
+every row at once on the device: ``(a_p + a_q) * |b_p + b_q|`` where the signs fit the variant
+(increasing: alpha > 0 > beta; decreasing: alpha < 0 < beta), written as a product of two clamps so
+that pairs of the wrong signs score 0; features out of the search domain are masked by infinities.
+An exact bound prunes the n^2 pairs to a small prefix of candidate features (see ``best_pairs``).
+Rows leave the working batch as soon as they reach the target, run out of distortion budget
+(``gamma``) or have no admissible pair.
 """
 
 from __future__ import annotations
@@ -21,14 +24,23 @@ from advtext.engine import jacobian
 from advtext.errors import AdvtextError
 from advtext.image.fgsm import ModelFn
 
+SALIENCY = ("logits", "probs")
 
-def check_jsma_args(theta: float, gamma: float) -> None:
-    """theta: signed change per feature in units of the box, nonzero, |theta| <= 1; gamma in (0, 1]."""
+
+def check_jsma_args(theta: float, gamma: float, saturation: float = 0.01, saliency: str = "logits") -> None:
+    """theta: signed change per feature in units of the box, nonzero, |theta| <= 1; gamma in (0, 1];
+    saturation in [0, 1); saliency one of ``SALIENCY``.
+    """
     if not 0 < gamma <= 1:
         raise AdvtextError(f"gamma = {gamma} is outside (0, 1]: it is the largest fraction of features "
                            "JSMA may change (the paper uses 0.145)")
     if theta == 0 or abs(theta) > 1:
         raise AdvtextError(f"theta = {theta} must be nonzero with |theta| <= 1 (+1: increasing, -1: decreasing)")
+    if not 0 <= saturation < 1:
+        raise AdvtextError(f"saturation = {saturation} is outside [0, 1): it is the fraction of the box next to "
+                           "the edge that leaves the search domain (0 is the paper's rule)")
+    if saliency not in SALIENCY:
+        raise AdvtextError(f"unknown saliency {saliency!r}: use logits or probs (the paper's JSMA-F)")
 
 
 def _dense_pairs(a: torch.Tensor, b: torch.Tensor, budget: int = 1 << 24) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,18 +93,37 @@ def best_pairs(alpha: torch.Tensor, beta: torch.Tensor, domain: torch.Tensor, in
     return p, q, value > 0
 
 
+def forward_derivative(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, saliency: str = "logits",
+                       chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits (B, C), alpha, beta)`` for the batch ``x``: ``alpha`` and ``beta`` (shaped like ``x``) are
+    the input gradients of the target's output and of the other classes' outputs summed, the outputs
+    being the logits or (``saliency="probs"``) the softmax probabilities.
+    """
+
+    def outputs(xi: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        logits = model_fn(xi)
+        out = logits.softmax(1) if saliency == "probs" else logits
+        out_target = out.gather(1, t[:, None])
+        return torch.cat([out_target, out.sum(1, keepdim=True) - out_target, logits], dim=1)
+
+    values, jac = jacobian(outputs, x, target, outputs=[0, 1], chunk_size=chunk_size)
+    return values[:, 2:], jac[:, 0], jac[:, 1]
+
+
 def jsma(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, theta: float = 1.0, gamma: float = 0.145,
-         clip_min: float = 0.0, clip_max: float = 1.0, saturation: float = 0.01,
+         clip_min: float = 0.0, clip_max: float = 1.0, saturation: float = 0.01, saliency: str = "logits",
          chunk_size: int | None = None) -> torch.Tensor:
     """Targeted JSMA on a batch: ``x`` (B, ...) pushed toward ``target`` (B,); returns the adversarials.
 
     ``theta > 0`` is the increasing variant (features raised by ``theta * (clip_max - clip_min)``),
     ``theta < 0`` the decreasing one. At most ``floor(gamma * n)`` features of a row change (two per
-    iteration); a feature leaves the search domain once it is within ``saturation`` (a fraction of
-    the box) of the edge it moves toward: MNIST strokes hold many pixels at 253/255 or 254/255, and
-    raising those would spend the L0 budget for nothing (torchattacks uses the same 1%).
+    iteration). A feature leaves the search domain once it is within ``saturation`` (a fraction of
+    the box) of the edge it moves toward. The paper's rule is ``saturation=0`` (only a feature at the
+    edge leaves); the default 0.01 is torchattacks': MNIST strokes hold many pixels at 253/255 or
+    254/255, and raising those would spend the L0 budget for nothing. ``saliency`` picks the outputs
+    differentiated (see the module docstring).
     """
-    check_jsma_args(theta, gamma)
+    check_jsma_args(theta, gamma, saturation, saliency)
     shape, increase = x.shape, theta > 0
     x0 = x.detach().flatten(1)
     x_adv = x0.clone()
@@ -107,22 +138,18 @@ def jsma(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, theta: float 
     active = torch.ones(len(x0), dtype=torch.bool, device=x.device)
     step = theta * (clip_max - clip_min)
 
-    def forward_derivative_fn(xf: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        logits = model_fn(xf.view(-1, *shape[1:]))
-        z_target = logits.gather(1, t[:, None])
-        return torch.cat([z_target, logits.sum(1, keepdim=True) - z_target, logits], dim=1)
-
     while True:
         changed = (x_adv != x0).sum(1)
         active &= (changed + 2 <= budget) & (domain.sum(1) >= 2)
         rows = active.nonzero().squeeze(1)
         if rows.numel() == 0:
             return x_adv.view(shape)
-        out, jac = jacobian(forward_derivative_fn, x_adv[rows], target[rows], outputs=[0, 1], chunk_size=chunk_size)
-        pending = out[:, 2:].argmax(1) != target[rows]
+        logits, alpha, beta = forward_derivative(model_fn, x_adv[rows].view(-1, *shape[1:]), target[rows], saliency,
+                                                 chunk_size)
+        pending = logits.argmax(1) != target[rows]
         active[rows[~pending]] = False
-        rows, jac = rows[pending], jac[pending]
-        p, q, valid = best_pairs(jac[:, 0], jac[:, 1], domain[rows], increase)
+        rows, alpha, beta = rows[pending], alpha[pending].flatten(1), beta[pending].flatten(1)
+        p, q, valid = best_pairs(alpha, beta, domain[rows], increase)
         active[rows[~valid]] = False
         rows, p, q = rows[valid], p[valid], q[valid]
         for feature in (p, q):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from advtext.engine import attack_mode, evaluate, gradient
+from advtext.engine import attack_mode, evaluate, gradient_where
 from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
@@ -34,12 +34,14 @@ SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
 @dataclass
 class AttackSettings:
-    """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper).
+    """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper),
+    a hard cap unless ``min_words`` (a floor, like A2T's minimum) allows more.
     Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
     first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass."""
 
     method: str = "papernot"
     max_change: float | None = None
+    min_words: int = 0
     top_positions: int = 6
     words_per_position: int = 1
     verify: int = 6
@@ -73,11 +75,14 @@ def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -
     return out
 
 
-def word_budget(lengths: torch.Tensor, max_change: float | None) -> torch.Tensor:
-    """Words each row may change: every word (None), else the fraction ``max_change`` of them, at least one."""
+def word_budget(lengths: torch.Tensor, max_change: float | None, min_words: int = 0) -> torch.Tensor:
+    """Words each row may change: every word (``max_change`` None), else at most the fraction ``max_change``
+    of them, rounded down (a hard cap: 0 for a text too short), raised to ``min_words`` where the cap is
+    lower; never more than the row's length."""
     if max_change is None:
         return lengths.clone()
-    return (max_change * lengths.double() + 1e-9).floor().long().clamp(min=1)
+    cap = (max_change * lengths.double() + 1e-9).floor().long()
+    return torch.minimum(cap.clamp(min=min_words), lengths)
 
 
 class SequenceAttack:
@@ -98,12 +103,18 @@ class SequenceAttack:
         if self.dictionary.candidates is None:  # (E, V') for greedy's product with the whole dictionary
             self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()
 
-    def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor):
-        """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E),
-        and the LSTM's hidden states (b, T, H) on the way (None for other models)."""
-        log_probs, hidden = [], []
+    def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor | None = None):
+        """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E), the LSTM's
+        hidden states (b, T, H) on the way (None for other models), and which rows were backpropagated.
 
-        def objective(emb, mask, y):
+        Only rows that ``may_continue`` (default: all) and whose goal the forward pass shows unmet need a
+        gradient; the others take no backward pass (their gradient rows are zero).
+        """
+        log_probs, hidden = [], []
+        if may_continue is None:
+            may_continue = torch.ones_like(labels, dtype=torch.bool)
+
+        def objective(emb, mask, y, go_on):
             if isinstance(self.model, LSTMClassifier):
                 h = self.model.hidden_states(emb, mask)
                 hidden.append(h.detach())
@@ -112,10 +123,10 @@ class SequenceAttack:
                 logits = self.model.forward_embeddings(emb, mask)
             lp = torch.log_softmax(logits.float(), -1)
             log_probs.append(lp.detach())
-            return self.goal.objective(lp, y)
+            return self.goal.objective(lp, y), go_on & ~self.goal.done(lp.detach().exp(), y)
 
-        _, grad = gradient(objective, self.table[ids], ids != 0, labels)
-        return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None
+        _, grad, wanted = gradient_where(objective, self.table[ids], ids != 0, labels, may_continue)
+        return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
 
     def changeable(self, ids: torch.Tensor) -> torch.Tensor:
         """Positions (B, T) the dictionary lets the attack change: real, unprotected words with a substitute."""
@@ -210,7 +221,7 @@ class SequenceAttack:
         y = torch.tensor(labels, device=self.device)
         lengths = (ids != 0).sum(1)
         open_positions = self.changeable(ids)
-        budget = word_budget(lengths, self.settings.max_change)
+        budget = word_budget(lengths, self.settings.max_change, self.settings.min_words)
         priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
         forwards = torch.zeros(n, dtype=torch.long)
         backwards = torch.zeros(n, dtype=torch.long)
@@ -228,25 +239,26 @@ class SequenceAttack:
         first = True
         with attack_mode(self.model):
             while len(active):
-                log_probs, grad, hidden = self._log_probs_and_grad(ids[active], y[active])
+                spent = (ids[active] != original[active]).sum(1) >= budget[active]
+                stuck = ~open_positions[active].any(1)
+                log_probs, grad, hidden, keep = self._log_probs_and_grad(ids[active], y[active], ~(spent | stuck))
                 act = active.cpu()
                 forwards[act] += 1
-                backwards[act] += 1
+                backwards[act[keep.cpu()]] += 1
                 probs = log_probs.exp()
                 probs_after[act] = probs.cpu()
                 if first:
                     probs_before[act] = probs.cpu()
                 done = self.goal.done(probs, y[active])
-                spent = (ids[active] != original[active]).sum(1) >= budget[active]
-                stuck = ~open_positions[active].any(1)
                 for r, d, b, s in zip(act.tolist(), done.tolist(), spent.tolist(), stuck.tolist()):
                     if d:
                         status[r] = SKIPPED if first else SUCCEEDED
                         reason[r] = "the goal already holds before the attack" if first else ""
                     elif b or s:
                         status[r] = FAILED
-                        reason[r] = "word budget spent" if b else "no word left that may be changed"
-                keep = ~(done | spent | stuck)
+                        reason[r] = (("no word may change: --max-change allows none in a text this short"
+                                      if budget[r] == 0 else "word budget spent") if b
+                                     else "no word left that may be changed")
                 first = False
                 active, grad = active[keep], grad[keep]
                 hidden = None if hidden is None else hidden[keep]

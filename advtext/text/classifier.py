@@ -85,7 +85,11 @@ class TextClassifier:
         if cfg.vocab_size != len(vocab):
             raise AdvtextError(f"{run_dir}: config.json expects {cfg.vocab_size} words but vocab.json has "
                                f"{len(vocab)}; the files come from different runs, retrain the model")
+        max_len = config.get("max_len")
+        if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1):
+            raise AdvtextError(f"{run_dir / 'config.json'}: max_len {max_len!r} is not a positive number of tokens: "
+                               "restore the file or retrain the model")
         device = select_device(device) if isinstance(device, str) else device
         model = load_weights(run_dir, build_model(cfg), config).to(device).eval()
         info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
-        return cls(model, vocab, config.get("max_len"), device, info)
+        return cls(model, vocab, max_len, device, info)

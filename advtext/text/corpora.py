@@ -8,7 +8,7 @@ Built in (fetched by ``make setup``, see ``corpora/``):
   dropped, exact duplicate texts dropped, then a seeded 80/10/10 train/validation/test split.
 
 Also any CSV or JSONL file with a text column and a label column (split 80/10/10 with the seed),
-and ``hf:<dataset id>`` when the Hugging Face hub is reachable.
+and ``hf:<dataset id or folder>`` for a Hugging Face dataset already on this machine (never downloaded).
 """
 
 from __future__ import annotations
@@ -133,12 +133,30 @@ def read_records(path: str | Path) -> list[dict]:
             raise AdvtextError(f"{path}: every row must be a JSON object with a text and a label field")
         return rows
     if suffix in (".csv", ".tsv"):
-        csv.field_size_limit(2**31 - 1)  # reviews can be long
-        try:
-            return list(csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
-        except csv.Error as e:
-            raise AdvtextError(f"{path} is not a readable CSV ({e}): fix or re-export it") from None
+        return _csv_rows(text, path, "\t" if suffix == ".tsv" else ",")
     raise AdvtextError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json")
+
+
+def _csv_rows(text: str, path: Path, delimiter: str) -> list[dict]:
+    """Rows of a CSV/TSV text; a quoted field that never closes (it would swallow the rest of the file
+    into one text) is named with the line it opens on."""
+    csv.field_size_limit(2**31 - 1)  # reviews can be long
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    rows, row_start = [], 2
+    try:
+        for row in reader:
+            rows.append(row)
+            if None in row.values():  # fewer fields than the header: perhaps a quote left open
+                try:
+                    list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+                except csv.Error as e:
+                    if "unexpected end of data" in str(e):
+                        raise AdvtextError(f"{path} line {row_start}: a quoted field opens there and never closes "
+                                           "(a missing \"): fix the quoting or re-export the file") from None
+            row_start = reader.line_num + 1
+    except csv.Error as e:
+        raise AdvtextError(f"{path} is not a readable CSV ({e}): fix or re-export it") from None
+    return rows
 
 
 def labeled_examples(rows: list[dict], source: str, text_column: str = "text", label_column: str = "label",
@@ -222,11 +240,27 @@ def load_corpus(name: str, *, text_column: str = "text", label_column: str = "la
 
 
 def _load_hub(dataset_id: str, text_column: str, label_column: str):
+    """A Hugging Face dataset already on this machine: a folder written by ``save_to_disk``, a local dataset
+    folder, or an id in the local cache. advtext never downloads (``HF_HUB_OFFLINE``, set in ``advtext``)."""
+    datasets = _datasets()
     try:
-        ds = _datasets().load_dataset(dataset_id)
+        if (Path(dataset_id) / "dataset_dict.json").exists():
+            ds = datasets.load_from_disk(dataset_id)
+        else:
+            ds = datasets.load_dataset(dataset_id)
     except Exception as e:  # the hub library raises many types; all mean the same to the user
-        raise AdvtextError(f"could not load {dataset_id!r} from the Hugging Face hub ({type(e).__name__}): "
-                           "check the id and the network, or export it to a CSV/JSONL file") from None
+        where = "that folder" if Path(dataset_id).is_dir() else "the local Hugging Face cache"
+        raise AdvtextError(f"could not load {dataset_id!r} from {where} ({type(e).__name__}); advtext never "
+                           "downloads: export the dataset to a CSV/JSONL file, or save it with "
+                           "`DatasetDict.save_to_disk(FOLDER)` and pass hf:FOLDER") from None
+    if not isinstance(ds, datasets.DatasetDict):
+        raise AdvtextError(f"{dataset_id!r} is a single dataset, not one with splits: save a DatasetDict, or export "
+                           "it to a CSV/JSONL file")
+    columns = ds[next(iter(ds))].column_names
+    for column in (text_column, label_column):
+        if column not in columns:
+            raise AdvtextError(f"{dataset_id!r} has no column {column!r} (columns: {', '.join(columns)}); "
+                               "name it with --text-column/--label-column")
     ds = ds.select_columns([text_column, label_column])
     if text_column != "text":
         ds = ds.rename_column(text_column, "text")

@@ -2,11 +2,15 @@
 
 The first line of the output holds the attack's configuration; a rerun with the same
 configuration skips the texts already recorded, and one with another configuration is refused.
+What determines the records is compared (the model's weights, the texts drawn from, the attack's
+settings and seed), not where files lie nor how many texts were asked for: a moved run folder
+resumes, and a larger ``--n`` continues. One writer at a time: the output file is locked.
 Every success is re-checked from scratch: the adversarial *text* is tokenised and classified again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 import time
@@ -24,6 +28,7 @@ from advtext.text.dictionary import Dictionary
 from advtext.text.tokenizer import Token, Vocabulary, tokenize, words
 
 HEADER = "advtext_attack"
+NOT_COMPARED = ("run", "n", "corpus", "input")  # where things lie and how many were asked: no effect on a record
 
 
 REQUIRED = ("id", "status", "label", "length", "words_changed", "changes", "original", "seconds")
@@ -126,30 +131,63 @@ def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
                  goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
                  batch_size: int = 128) -> list[dict]:
-    """Attack every text not yet in ``out``, append its record, and return all records of the file."""
+    """Attack every text not yet in ``out``, append its record, and return the records of ``keys``."""
     if any(not 0 <= y < clf.num_classes for y in labels):
         bad = next(y for y in labels if not 0 <= y < clf.num_classes)
         raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")
     limit = clf.max_len or 10**9
-    previous, records = read_attack_file(out)
-    if previous is not None and previous != config:
-        diff = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
-        if "weights_sha256" in diff and previous.get("weights_sha256") and config.get("weights_sha256"):
-            raise AdvtextError(f"{out} was begun on other weights of the model (it was retrained since): choose "
-                               "another --out, or delete the file to start again")
-        raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
-                           "choose another --out, or delete the file to start again")
-    _drop_partial_last_line(out)
-    done = {r["id"] for r in records}
-    # similar lengths share a batch, so that little of it is padding
-    todo = sorted((i for i, k in enumerate(keys) if k not in done), key=lambda i: min(len(words(texts[i])), limit))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a", encoding="utf-8") as f:
+        _lock(f, out)
+        previous, records = read_attack_file(out)
+        _check_same_configuration(out, previous, config)
+        _drop_partial_last_line(out)
+        done = {r["id"] for r in records}
+        # similar lengths share a batch, so that little of it is padding
+        todo = sorted((i for i, k in enumerate(keys) if k not in done),
+                      key=lambda i: min(len(words(texts[i])), limit))
+        if previous is None:
+            f.write(json.dumps({HEADER: config}) + "\n")
+        elif records:
+            print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
+        _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, batch_size)
+    asked = set(keys)  # a file begun with a larger --n holds more records than this call asked for
+    return [r for r in records if r["id"] in asked]
+
+
+def _lock(f, out: Path) -> None:
+    """Hold ``out`` for this process alone: two attacks appending to one file would mix their records."""
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise AdvtextError(f"{out} is being written by another advtext attack: wait for it to finish, or choose "
+                           "another --out") from None
+
+
+def _check_same_configuration(out: Path, previous: dict | None, config: dict) -> None:
+    """Refuse to resume a file whose records were determined by something else."""
     if previous is None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({HEADER: config}) + "\n", encoding="utf-8")
-    elif records:
-        print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
+        return
+    diff = sorted(k for k in set(previous) | set(config)
+                  if k not in NOT_COMPARED and previous.get(k) != config.get(k))
+    if not diff:
+        return
+    if "weights_sha256" in diff and previous.get("weights_sha256") and config.get("weights_sha256"):
+        raise AdvtextError(f"{out} was begun on other weights of the model (it was retrained since): choose "
+                           "another --out, or delete the file to start again")
+    if "texts_sha256" in diff and previous.get("texts_sha256"):
+        raise AdvtextError(f"{out} was begun on other texts (the input or the corpus changed since): choose "
+                           "another --out, or delete the file to start again")
+    raise AdvtextError(f"{out} was written by a different configuration ({', '.join(diff)}): "
+                       "choose another --out, or delete the file to start again")
+
+
+def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, settings: AttackSettings,
+                 texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], todo: list[int],
+                 records: list[dict], batch_size: int) -> None:
+    """Attack the texts ``todo`` (indices) batch by batch, appending each record to ``f`` and ``records``."""
     attack = SequenceAttack(clf.model, goal, dictionary, settings)
-    with open(out, "a", encoding="utf-8") as f, progress_bar(len(todo), f"attack ({settings.method})") as bar:
+    with progress_bar(len(todo), f"attack ({settings.method})") as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
@@ -161,7 +199,6 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
             ok = sum(r["status"] == SUCCEEDED for r in records)
             tried = sum(r["status"] != SKIPPED for r in records)
             bar.advance(len(batch), success=f"{ok}/{tried}")
-    return records
 
 
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
