@@ -119,13 +119,15 @@ def main() -> None:
          ["--method", "greedy", "--dictionary", "glove:0.7", "--protect-stopwords", "--max-change", "0.2"]),
     ]
     lines = ["| setting | N | success rate | accuracy under attack | mean words changed | % words changed | "
-             "mean length | sentences/s (whole command) | s/sentence (attack) | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "mean length | forward / backward passes per text | sentences/s (whole command) | s/sentence (attack) | "
+             "peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, label, extra in settings:
         s, wall, peak = attack_row(a.run, a.n, name, extra)
         lines.append(f"| {label} | {s['records']} | {100 * s['success_rate']:.2f}% | "
                      f"{100 * s['accuracy_under_attack']:.2f}% | {s['words_changed']['mean']:.2f} | "
                      f"{s['percent_words_changed']['mean']:.2f} | {s['mean_length']:.2f} | "
+                     f"{s['forwards_per_sentence']:.2f} / {s['backwards_per_sentence']:.2f} | "
                      f"{s['records'] / wall:.1f} | {s['seconds_per_sentence']:.4f} | {peak:.0f} |")
         print(lines[-1], flush=True)
     lines += ["", "| throughput, papernot mode, same reviews, one process | N | success | mean words changed | "

@@ -206,8 +206,9 @@ def test_candidate_sign_search_equals_brute_force(seed):
     assert int(best[0]) == -1 and math.isinf(dist[0]) and int(best[1]) == 7
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: sign_match_candidates breaks ties by list position (GloVe lists are "
-                   "ordered by similarity), not by the lowest word id that sign_search documents")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="bug: sign_match_candidates breaks ties by list position (GloVe lists are ordered by "
+                   "similarity), not by the lowest word id that sign_search documents")
 def test_candidate_sign_search_ties_go_to_the_lowest_id_in_unsorted_lists():
     """GloVe neighbour lists are ordered by similarity, not id: the documented tie rule must still hold."""
     g = torch.Generator().manual_seed(3)
@@ -443,8 +444,9 @@ def test_lstm_logits_do_not_depend_on_right_padding(other_models):
         assert torch.allclose(model(ids), model(padded), atol=1e-12), name
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: WordCNN max-pools over the windows of the zero padding (relu(bias)) "
-                   "and sees more or fewer windows with the batch's length, so a text's logits depend on its batch")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="bug: WordCNN max-pools over the windows of the zero padding (relu(bias)) and sees more "
+                   "or fewer windows with the batch's length, so a text's logits depend on its batch")
 def test_cnn_logits_are_independent_of_padding(other_models):
     """The word CNN classifies a text the same alone and padded to a longer batch."""
     model = double(other_models["cnn"]).model
@@ -501,7 +503,8 @@ def test_other_architectures_batched_equals_single_and_successes_are_real(other_
     check_successes_are_real(clf, batched)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: WordCNN logits depend on the batch's padding (see "
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="bug: WordCNN logits depend on the batch's padding (see "
                    "test_cnn_logits_are_independent_of_padding), so batched and one-at-a-time attacks differ")
 @pytest.mark.parametrize("method", ["papernot", "greedy"])
 def test_cnn_batched_equals_single_on_mixed_lengths(other_models, sample, tmp_path, method):
