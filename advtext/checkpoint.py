@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from advtext import strict_json
 from advtext.errors import AdvtextError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -79,7 +80,7 @@ def save_model(run_dir: Path, model: nn.Module, config: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(run_dir / WEIGHTS))
     config = {**config, "weights_sha256": weights_digest(run_dir / WEIGHTS)}
-    (run_dir / CONFIG).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    (run_dir / CONFIG).write_text(strict_json.dumps(config, indent=1) + "\n", encoding="utf-8")
 
 
 def load_config(run_dir: str | Path, domain: str) -> dict:

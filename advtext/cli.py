@@ -5,13 +5,13 @@ Bad input ends with one line on stderr naming the problem and the fix, and exit 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from advtext import strict_json
 from advtext.defenses.text_hardening import HARDEN_METHODS, SCHEDULES
 from advtext.errors import AdvtextError
 from advtext.text.attack import METHODS
@@ -382,7 +382,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
                            "evaluate it on a corpus with the same classes")
     report = classification_report(clf, texts, labels)
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(strict_json.dumps(report, indent=1))
     else:
         print_classification_report(report, f"{run} on {corpus} {split}" + (f" (<= {max_words} words)"
                                                                              if max_words else ""))
@@ -524,7 +524,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
             for figures in entry["attacks"].values():
                 figures["records_file"] = None
     if as_json:
-        click.echo(json.dumps(result, indent=1, allow_nan=False))
+        click.echo(strict_json.dumps(result, indent=1))
     else:
         print_robustness(result)
     if plots:
@@ -578,7 +578,7 @@ def stats(records_file, as_json, plots, examples):
         raise AdvtextError(f"{records_file} holds no attack records yet: run `advtext attack` first")
     summary = attack_summary(records)
     if as_json:
-        click.echo(json.dumps({"config": config, **summary}, indent=1))
+        click.echo(strict_json.dumps({"config": config, **summary}, indent=1))
     else:
         print_attack_summary(summary, f"{records_file}: {config.get('method')} attack, goal {config.get('goal')}, "
                                       f"dictionary {config.get('dictionary')}")

@@ -143,14 +143,10 @@ def test_image_run_and_an_l2_attack_with_successes_are_strict_json(image_run, tm
     assert any(r["success"] for r in records) and summary["results"][0]["mean_l2"] > 0
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="bug: image attack writes settings.norm = math.inf into "
-                   "summary.json as Infinity for --norm inf (the default)")
 def test_image_attack_linf_summary_is_strict_json(image_run, tmp_path):
     image_attack(image_run, tmp_path, "--method", "fgsm", "--eps", "0.3")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="bug: with no success, summary.json's mean_l0/l2/linf "
-                   "are NaN (image/attack.py) and json.dumps writes NaN")
 def test_image_attack_without_success_is_strict_json(image_run, tmp_path):
     records, _ = image_attack(image_run, tmp_path, "--method", "fgsm", "--norm", "2", "--eps", "0")
     assert not any(r["success"] for r in records)
@@ -162,8 +158,6 @@ def test_image_eval_json_is_strict(image_run):
     assert report["robustness"]["fgsm_linf_eps"]["found"] >= 1
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="bug: image eval --json prints NaN for the mean and median "
-                   "minimal perturbation when no sample was moved (image/robustness.py summarize)")
 def test_image_eval_json_is_strict_when_no_sample_moves(image_run):
     out = invoke("image", "eval", image_run, "--n", "3", "--metric", "jsma", "--gamma", "0.002", "--device", "cpu",
                  "--json")

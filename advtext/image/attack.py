@@ -112,6 +112,6 @@ def _account(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: to
                 **{k: round(float(v[i]), 6) for k, v in sizes.items()}} for i in range(len(x))]
     summary = {"method": s.method, "eps": eps_value, "n": len(x), "success_rate": float(success.float().mean()),
                "accuracy": float((pred == y).float().mean()),
-               **{f"mean_{k}": float(v[success].mean()) if success.any() else math.nan for k, v in sizes.items()},
+               **{f"mean_{k}": float(v[success].mean()) if success.any() else None for k, v in sizes.items()},
                "seconds": round(seconds, 3), "samples_per_s": round(len(x) / max(seconds, 1e-9), 1)}
     return records, summary, {"x": x, "adv": adv, "y": y, "pred": pred, "eps": eps}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from advtext import strict_json
 from advtext.errors import AdvtextError
 
 
@@ -145,7 +146,6 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
 def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, saliency, goal, all_targets, count,
            offset, all_samples, seed, device, out):
     """Attack a saved MNIST model; write JSONL records, a summary, an example grid and the epsilon curve."""
-    import json
     import math
 
     from advtext.goals import parse_goal
@@ -188,10 +188,10 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
     out = out or Path(run) / f"attack-{method}"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "records.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)
-    summary = {"run": str(run), "goal": "all-targets" if all_targets else goal, "settings": settings.__dict__,
-               "results": summaries}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        f.writelines(strict_json.dumps(r) + "\n" for r in records)
+    summary = {"run": str(run), "goal": "all-targets" if all_targets else goal,
+               "settings": {**settings.__dict__, "norm": norm}, "results": summaries}  # norm as given: "inf" or "2"
+    (out / "summary.json").write_text(strict_json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     title = f"{method} on {Path(run).name}" + (f" ({saliency}, saturation {saturation})" if method == "jsma" else "")
     ex = examples
     example_grid(ex["x"].cpu(), ex["adv"].cpu(), ex["y"].cpu(), ex["pred"].cpu(), out / "examples.png",
@@ -215,7 +215,6 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def eval_cmd(run, count, metric, gamma, device, as_json):
     """Test accuracy and the robustness metric of Papernot et al. 2016 (mean minimal perturbation)."""
-    import json
 
     from advtext.engine import attack_mode
     from advtext.image.classifier import ImageClassifier
@@ -237,7 +236,7 @@ def eval_cmd(run, count, metric, gamma, device, as_json):
             report["robustness"]["jsma_l0_fraction"] = summarize(jsma_minimal_l0(m, x, y, clf.num_classes,
                                                                                  gamma=gamma))
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(strict_json.dumps(report, indent=1))
         return
     print_classification_report(report["test"], f"{run} on MNIST test split")
     _print_table([{"metric": k, **v} for k, v in report["robustness"].items()],

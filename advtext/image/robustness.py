@@ -55,8 +55,9 @@ def jsma_minimal_l0(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor, num_cla
 
 
 def summarize(values: torch.Tensor) -> dict:
-    """Mean minimal perturbation over the samples where one was found, and how many those were."""
+    """Mean minimal perturbation over the samples where one was found (None where none was), and how many
+    those were."""
     found = ~torch.isnan(values)
     return {"n": len(values), "found": int(found.sum()),
-            "mean": float(values[found].mean()) if found.any() else math.nan,
-            "median": float(values[found].median()) if found.any() else math.nan}
+            "mean": float(values[found].mean()) if found.any() else None,
+            "median": float(values[found].median()) if found.any() else None}

@@ -229,10 +229,11 @@ class SequenceAttack:
         probs_before = torch.zeros(n, self.model.cfg.num_classes)
         probs_after = torch.zeros_like(probs_before)
         applies = self.goal.applies(y)
-        if not applies.all():  # these rows are only classified
+        if not applies.all():  # these rows are only classified: one forward pass
             probs = torch.softmax(evaluate(self.model, ids[~applies]).float(), -1).cpu()
             probs_before[~applies.cpu()] = probs
             probs_after[~applies.cpu()] = probs
+            forwards[~applies.cpu()] = 1
         for r in (~applies).nonzero().flatten().tolist():
             status[r], reason[r] = SKIPPED, self.goal.skip_reason
         active = torch.arange(n, device=self.device)[applies]

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from advtext import strict_json
 from advtext.errors import AdvtextError
 
 SEEN_TEXTS = "seen_texts.json"
@@ -35,7 +36,7 @@ def save_seen_texts(run_dir: Path, split_seed: int, train_texts: Sequence[str], 
     """Record the split seed and the digests of the texts a model was trained and early-stopped on."""
     record = {"split_seed": split_seed, "train": sorted({text_digest(t) for t in train_texts}),
               "validation": sorted({text_digest(t) for t in val_texts})}
-    (run_dir / SEEN_TEXTS).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    (run_dir / SEEN_TEXTS).write_text(strict_json.dumps(record) + "\n", encoding="utf-8")
 
 
 def split_seed(run_info: dict) -> int:

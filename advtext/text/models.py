@@ -175,12 +175,20 @@ class WordCNN(nn.Module):
         self.fc = nn.Linear(cfg.num_filters * len(cfg.kernel_sizes), cfg.num_classes)
 
     def forward_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Max-pooling over the windows of each text's own words only, so that a batch's padding never
+        changes a text's logits (a text shorter than a kernel has one window, zero-padded to its width)."""
         width = max(self.cfg.kernel_sizes)
         x = emb * mask.unsqueeze(-1).to(emb.dtype)
         if x.shape[1] < width:  # convolutions need at least `width` positions
             x = nn.functional.pad(x, (0, 0, 0, width - x.shape[1]))
         x = x.transpose(1, 2)
-        pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
+        lengths = mask.sum(1)
+        pooled = []
+        for conv, k in zip(self.convs, self.cfg.kernel_sizes):
+            h = torch.relu(conv(x))  # (B, F, windows); relu >= 0, so 0 is neutral for the max
+            last = lengths.clamp(min=k) - k  # each text's last window that starts and ends inside it
+            inside = torch.arange(h.shape[2], device=h.device)[None] <= last[:, None]
+            pooled.append(h.masked_fill(~inside[:, None], 0.0).amax(dim=2))
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from advtext import strict_json
 from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.progress import progress_bar
@@ -147,7 +148,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
         todo = sorted((i for i, k in enumerate(keys) if k not in done),
                       key=lambda i: min(len(words(texts[i])), limit))
         if previous is None:
-            f.write(json.dumps({HEADER: config}) + "\n")
+            f.write(strict_json.dumps({HEADER: config}) + "\n")
         elif records:
             print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
         _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, batch_size)
@@ -193,7 +194,7 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
             new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
                                 [keys[i] for i in batch])
             for record in new:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
             records += new
             ok = sum(r["status"] == SUCCEEDED for r in records)

@@ -89,6 +89,8 @@ def sign_match_candidates(table: torch.Tensor, current: torch.Tensor, s: torch.T
     emb = table[candidates.clamp(min=0)]  # (n, K, E)
     d = (torch.sign(emb - table[current][:, None]) - s[:, None]).abs().sum(-1)
     d = d.masked_fill(~valid, float("inf"))
-    value, k = d.min(1)
-    best = candidates.gather(1, k[:, None]).squeeze(1)
+    value = d.min(1).values
+    # ties go to the lowest word id, as in ``sign_match`` (a GloVe list is ordered by similarity, not id)
+    tied = candidates.masked_fill(d != value[:, None], torch.iinfo(candidates.dtype).max)
+    best = tied.min(1).values
     return torch.where(torch.isinf(value), torch.full_like(best, -1), best), value

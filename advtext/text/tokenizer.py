@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from advtext import strict_json
 from advtext.errors import AdvtextError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -77,7 +78,7 @@ class Vocabulary:
         return [self.itos[i] for i in ids]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.itos, ensure_ascii=False), encoding="utf-8")
+        path.write_text(strict_json.dumps(self.itos, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
