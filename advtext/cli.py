@@ -25,6 +25,10 @@ def _positive(ctx, param, value):
     return value
 
 
+MIN_SIMILARITY_HELP = ("every adversarial text keeps at least this sentence similarity to its original (cosine "
+                       "of MiniLM embeddings; TextFooler: 0.84, A2T: 0.9), checked on each candidate")
+POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong sentiment for a word without any "
+                       "(VADER lexicon)")
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")
@@ -75,6 +79,18 @@ def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
     if seen:
         click.echo(f"warning: {seen} of {len(texts)} texts measured here were in the training or validation data "
                    f"of {run}: their figures are of texts the model has seen, not held-out ones", err=True)
+
+
+def check_corpus_classes(clf, labels, corpus: str) -> None:
+    """The labels must be classes of the model; a Hugging Face model (whose head advtext did not train) must
+    have exactly the corpus's classes."""
+    top = max(labels)
+    if top >= clf.num_classes:
+        raise AdvtextError(f"{corpus} has labels up to {top} but the model has {clf.num_classes} classes: "
+                           "measure it on a corpus with the same classes")
+    if clf.config.architecture == "hf" and top + 1 != clf.num_classes:
+        raise AdvtextError(f"the model has {clf.num_classes} classes but {corpus} has {top + 1}: give a corpus "
+                           "labelled with the model's classes")
 
 
 def draw(n: int, seed: int, keep=None) -> list[int]:
@@ -132,12 +148,27 @@ def model_options(f):
     return f
 
 
+def given(names) -> list[str]:
+    """The options among ``names`` that the user typed on the command line (not defaults)."""
+    ctx = click.get_current_context()
+    return [p.opts[0] for p in ctx.command.params if p.name in names
+            and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+
+
+def check_transformer_options(architecture: str) -> None:
+    """MiniLM brings its own shape: options that shape an LSTM or CNN are refused rather than ignored."""
+    unused = given(MODEL_SHAPE[2:]) if architecture == "minilm" else []
+    if unused:
+        raise AdvtextError(f"{', '.join(unused)} does not apply to --model minilm (a pre-trained transformer with "
+                           "its own architecture and word pieces): drop it")
+
+
 MODEL_SHAPE = ("architecture", "max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size", "layers",
                "bidirectional", "pooling", "dropout", "glove")
 
 
 DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "max_change", "min_words",
-                 "attack_steps")
+                 "polarity_guard", "attack_steps")
 EMBEDDING_ONLY = ("epsilon", "steps")
 
 
@@ -146,7 +177,8 @@ def fit_options(f):
     for option in reversed([
         click.option("--epochs", type=int, default=4, show_default=True, callback=_positive),
         click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive),
-        click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True),
+        click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+                     help="learning rate (default 2e-3 for lstm and cnn, 5e-5 to fine-tune minilm)"),
         click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
                      help="stop after this many epochs without a better validation accuracy"),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]"),
@@ -189,11 +221,17 @@ def new_text_classifier(train_texts, num_classes: int, dev, architecture, max_le
     if glove and embed_dim not in (None, GLOVE_DIM):
         raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
     seed_everything(seed)
+    if architecture == "minilm":  # a pre-trained transformer: its own architecture, every word through its pieces
+        vocab = Vocabulary.build(train_texts, max_len=max_len)
+        model = build_model(ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes),
+                            vocab, pretrained=True)
+        model.cfg.embed_dim, model.cfg.hidden_size = model.hf.config.hidden_size, model.hf.config.hidden_size
+        return TextClassifier(model.to(dev), vocab, max_len, dev)
     vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
     cfg = ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes,
                       embed_dim=embed_dim or (GLOVE_DIM if glove else 128), hidden_size=hidden_size,
                       num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=dropout)
-    model = build_model(cfg)
+    model = build_model(cfg, vocab)
     if glove:
         matrix, found = glove_matrix(vocab)
         model.embedding.weight.data[found] = matrix[found]
@@ -213,6 +251,8 @@ def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split
     from advtext.training import TrainSettings, classification_report
 
     train_texts, train_labels, val_texts, val_labels, _ = splits
+    if lr is None:
+        lr = 5e-5 if clf.config.architecture == "minilm" else 2e-3
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
@@ -240,6 +280,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     from advtext.checkpoint import check_run_dir
     from advtext.engine import select_device
 
+    check_transformer_options(architecture)
     run_dir = check_run_dir(out, overwrite)
     dev = select_device(device)
     data = open_corpus(corpus, text_column, label_column, empty, seed)
@@ -279,14 +320,15 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
               help="discrete: change at most this fraction of each text's words")
 @click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
               help="discrete: but let at least this many words change (a floor over --max-change)")
+@click.option("--polarity-guard", is_flag=True, help="discrete: " + POLARITY_GUARD_HELP)
 @click.option("--attack-steps", type=int, default=2, show_default=True, callback=_positive,
               help="discrete: gradient rounds per batch (the first comes free from the clean pass)")
 @model_options
 @fit_options
 def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, harden_method, alpha, epsilon, steps,
-           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, min_words, attack_steps,
-           architecture, max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional, pooling, dropout,
-           glove, epochs, batch_size, lr, patience, device, out, overwrite):
+           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, min_words, polarity_guard,
+           attack_steps, architecture, max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional,
+           pooling, dropout, glove, epochs, batch_size, lr, patience, device, out, overwrite):
     """Adversarial training: train (or fine-tune --from a run) against word substitutions or embedding noise."""
     from advtext.checkpoint import check_run_dir
     from advtext.defenses.text_hardening import AdversarialTrainingStep, HardenSettings
@@ -297,13 +339,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
-                              max_change=max_change, min_words=min_words, attack_steps=attack_steps)
-    ctx = click.get_current_context()
-
-    def given(names) -> list[str]:
-        return [p.opts[0] for p in ctx.command.params if p.name in names
-                and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
-
+                              max_change=max_change, min_words=min_words, polarity_guard=polarity_guard,
+                              attack_steps=attack_steps)
     shaping = given(MODEL_SHAPE) if from_run is not None else []
     if shaping:
         raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
@@ -320,6 +357,10 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     if from_run is not None:
         clf = TextClassifier.load(from_run, dev)
         split_seed = heldout.split_seed(clf.info)  # the texts it was trained on stay its training texts
+        architecture = clf.config.architecture
+    if architecture in ("minilm", "hf"):
+        raise AdvtextError("harden trains lstm and cnn models; transformer targets are attacked and measured, not "
+                           "hardened yet: harden an LSTM or CNN")
     data = open_corpus(corpus, text_column, label_column, empty, split_seed)
     splits = training_splits(data, corpus, max_words, split_seed)
     if from_run is None:
@@ -328,7 +369,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     elif splits[4] > clf.num_classes:
         raise AdvtextError(f"{corpus} has {splits[4]} classes but {from_run} was trained on {clf.num_classes}: "
                            "harden it on a corpus with the same classes")
-    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords) if settings.discrete else None
+    dictionary = (build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
+                  if settings.discrete else None)
     step = AdversarialTrainingStep(clf.model, settings, dictionary)
     hardening = {**settings.to_dict(), "from": str(from_run) if from_run else None}
     click.echo(f"hardening {clf.config.architecture} on {corpus} ({harden_method}"
@@ -377,9 +419,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
     split = default_split(split, corpus)
     texts, labels = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words)
     warn_if_seen(run, texts, split)
-    if max(labels) >= clf.num_classes:
-        raise AdvtextError(f"{corpus} has labels up to {max(labels)} but the model has {clf.num_classes} classes: "
-                           "evaluate it on a corpus with the same classes")
+    check_corpus_classes(clf, labels, corpus)
     report = classification_report(clf, texts, labels)
     if as_json:
         click.echo(strict_json.dumps(report, indent=1))
@@ -410,6 +450,8 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
               help="but let at least this many words change (a floor over --max-change, like A2T's)")
 @click.option("--protect-stopwords", is_flag=True, help="never change or insert a stopword")
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
+@click.option("--polarity-guard", is_flag=True, help=POLARITY_GUARD_HELP)
+@click.option("--min-similarity", type=float, default=None, help=MIN_SIMILARITY_HELP)
 @click.option("--top-positions", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: positions scored per step")
 @click.option("--words-per-position", type=int, default=1, show_default=True, callback=_positive,
@@ -420,8 +462,8 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
-           method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, top_positions,
-           words_per_position, verify, batch_size, device, out):
+           method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, polarity_guard,
+           min_similarity, top_positions, words_per_position, verify, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.goals import parse_goal
@@ -432,7 +474,9 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.dictionary import build_dictionary
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.run_attack import attack_texts
+    from advtext.text.similarity import check_min_similarity
 
+    check_min_similarity(min_similarity)
     clf = TextClassifier.load(run, device)
     goal = parse_goal(goal_spec, clf.num_classes)
     if input_file is not None:
@@ -443,6 +487,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         texts, labels, keys = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words,
                                               with_index=True)
         source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(clf.info)}
+    if input_file is None:  # a file's labels may be the model's own predictions
+        check_corpus_classes(clf, labels, corpus)
     correct = None
     if only_correct:
         correct = [p == y for p, y in zip(clf.predict_proba(texts).argmax(-1).tolist(), labels)]
@@ -450,13 +496,16 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
     warn_if_seen(run, [texts[i] for i in order], source["split"])
-    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement)
-    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, top_positions=top_positions,
-                              words_per_position=words_per_position, verify=verify, seed=seed)
+    clf.cover([texts[i] for i in order])  # a word-piece model's vocabulary takes in the words to attack first
+    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement, polarity_guard)
+    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
+                              top_positions=top_positions, words_per_position=words_per_position, verify=verify,
+                              seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
-              "min_words": min_words, "protect_stopwords": protect_stopwords, "pos": pos_agreement, "seed": seed,
+              "min_words": min_words, "protect_stopwords": protect_stopwords, "pos": pos_agreement,
+              "polarity_guard": polarity_guard, "min_similarity": min_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" else {})}
     records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
@@ -482,6 +531,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               help="change at most this fraction of each text's words, rounded down")
 @click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
               help="but let at least this many words change (a floor over --max-change)")
+@click.option("--polarity-guard", is_flag=True, help=POLARITY_GUARD_HELP)
+@click.option("--min-similarity", type=float, default=None, help=MIN_SIMILARITY_HELP)
 @click.option("--transfer-from", type=click.Path(path_type=Path), default=None,
               help="also measure every run on the adversarial texts crafted against this run (e.g. the baseline)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -492,7 +543,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
-               protect_stopwords, max_change, min_words, transfer_from, out, as_json, plots, batch_size, device):
+               protect_stopwords, max_change, min_words, polarity_guard, min_similarity, transfer_from, out, as_json,
+               plots, batch_size, device):
     """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
     import tempfile
 
@@ -500,8 +552,11 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     from advtext.report import print_robustness, write_robustness_plots
     from advtext.text.classifier import TextClassifier
     from advtext.text.heldout import split_seed, texts_fingerprint
+    from advtext.text.similarity import check_min_similarity
 
-    specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words)
+    check_min_similarity(min_similarity)
+    specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
+                          min_similarity)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
@@ -514,8 +569,11 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
               "texts_sha256": texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])}
     order = order[:limit]
     texts, labels, keys = [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order]
-    for run in runs:
+    for run, clf in loaded:
         warn_if_seen(run, texts, split)
+        check_corpus_classes(clf, labels, corpus)
+    for _, clf in [*loaded, *([source_run] if source_run else [])]:
+        clf.cover(texts)  # a word-piece model's vocabulary takes in the words to attack first
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
                                     batch_size, source_run)

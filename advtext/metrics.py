@@ -6,6 +6,7 @@ import statistics
 from collections import Counter
 
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
+from advtext.text.quality import quality_summary
 
 
 def _describe(values: list[float]) -> dict:
@@ -45,4 +46,5 @@ def attack_summary(records: list[dict]) -> dict:
         "backwards_per_sentence": statistics.fmean(r["backwards"] for r in attacked) if attacked else None,
         "seconds_per_sentence": statistics.fmean(r["seconds"] for r in records) if records else None,
         "seconds_total": sum(r["seconds"] for r in records),
+        "quality": quality_summary(succ),
     }

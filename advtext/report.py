@@ -54,6 +54,7 @@ def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
         ("forward / backward passes per sentence", f"{_fmt(s['forwards_per_sentence'], 2)} / "
                                                     f"{_fmt(s['backwards_per_sentence'], 2)}"),
         ("seconds per sentence", _fmt(s["seconds_per_sentence"], 4)),
+        *quality_rows(s["quality"]),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -64,6 +65,16 @@ def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
         console.print("words changed per successful sentence:")
         for k, v in hist.items():
             console.print(f"  {int(k):>3} | {'#' * max(1, round(40 * v / peak))} {v}")
+
+
+def quality_rows(q: dict) -> list[tuple[str, str]]:
+    """The quality figures of an attack's successes (see ``advtext.text.quality``) as table rows."""
+    top = ", ".join(f"{t['word']} {100 * t['share']:.1f}%" for t in q["top_substitutes"]) or "-"
+    return [("mean sentence similarity of successes (MiniLM)", _fmt(q["mean_similarity"], 3)),
+            ("successes with a polarity-breaking change", _pct(q["texts_with_polarity_break"])),
+            ("changes touching punctuation / to a number",
+             f"{_pct(q['changes_touching_punctuation'])} / {_pct(q['changes_to_numbers'])}"),
+            ("most used substitutes (share of changes)", top)]
 
 
 def _pct(value) -> str:
@@ -149,6 +160,9 @@ def print_robustness(result: dict) -> None:
                                                            f"{_fmt(a['median_words_changed'], 1)}" for a in figures))
         table.add_row("  words to flip, failures counted", *(_fmt(a["words_to_flip_failures_counted"], 2)
                                                               for a in figures))
+        table.add_row("  mean similarity of successes", *(_fmt(a["quality"]["mean_similarity"], 3) for a in figures))
+        table.add_row("  successes with a polarity-breaking change",
+                      *(_pct(a["quality"]["texts_with_polarity_break"]) for a in figures))
         if result["transfer_from"]:
             table.add_row(f"  accuracy on texts crafted against {result['transfer_from']}: all / its successes",
                           *(f"{_pct(r['transfer'][name]['accuracy'])} / "

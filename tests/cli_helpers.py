@@ -16,3 +16,15 @@ def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
         code = e.code or 0
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def comparable(records: list[dict]) -> list[dict]:
+    """Records without their timings, the measured sentence similarity to 3 decimals: the MiniLM encoder's
+    last bits depend on how many texts share its batch, the attack's decisions do not."""
+    out = []
+    for r in records:
+        r = {k: v for k, v in r.items() if k != "seconds"}
+        if "quality" in r:
+            r["quality"] = {**r["quality"], "similarity": round(r["quality"]["similarity"], 3)}
+        out.append(r)
+    return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from cli_helpers import comparable
 
 from advtext.goals import Misclassification, SourceTargetMisclassification, TargetedMisclassification
 from advtext.text.attack import AttackSettings, SequenceAttack, row_priorities, word_budget
@@ -453,8 +454,7 @@ def run_both_ways(clf, texts, labels, tmp_path, method):
     d = build_dictionary("vocab", clf.vocab)
     batched = attack(clf, texts, labels, tmp_path / f"{method}-b.jsonl", d, method=method, batch_size=len(texts))
     single = attack(clf, texts, labels, tmp_path / f"{method}-s.jsonl", d, method=method, batch_size=1)
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
-    return strip(batched), strip(single)
+    return comparable(batched), comparable(single)
 
 
 def check_successes_are_real(clf, records):

@@ -35,6 +35,8 @@ class AttackSpec:
     protect_stopwords: bool = True
     max_change: float | None = 0.2
     min_words: int = 0
+    polarity_guard: bool = False
+    min_similarity: float | None = None
 
     @property
     def name(self) -> str:
@@ -42,7 +44,8 @@ class AttackSpec:
 
 
 def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
-                  max_change: float | None, min_words: int = 0) -> list[AttackSpec]:
+                  max_change: float | None, min_words: int = 0, polarity_guard: bool = False,
+                  min_similarity: float | None = None) -> list[AttackSpec]:
     """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``."""
     specs = []
     for method in filter(None, (m.strip() for m in methods.split(","))):
@@ -50,7 +53,8 @@ def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
             raise AdvtextError(f"unknown attack method {method!r}: use {' or '.join(METHODS)}, comma-separated")
         for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
             parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
-            specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words))
+            specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words, polarity_guard,
+                                    min_similarity))
     if not specs:
         raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
     return specs
@@ -97,7 +101,7 @@ def attack_figures(records: list[dict]) -> dict:
     return {"accuracy_under_attack": s["accuracy_under_attack"], "success_rate": s["success_rate"],
             "mean_words_changed": s["words_changed"]["mean"], "median_words_changed": s["words_changed"]["median"],
             "words_to_flip_failures_counted": words_to_flip_failures_counted(records),
-            "success_by_budget": s["success_by_budget"], "records": s["records"]}
+            "success_by_budget": s["success_by_budget"], "quality": s["quality"], "records": s["records"]}
 
 
 def transfer_figures(clf: TextClassifier, records: list[dict]) -> dict:
@@ -131,9 +135,10 @@ class DictionaryCache:
         self._built: dict[tuple, Dictionary] = {}
 
     def get(self, vocab: Vocabulary, spec: AttackSpec) -> Dictionary:
-        key = (tuple(vocab.itos), spec.dictionary, spec.protect_stopwords)
+        key = (tuple(vocab.itos), spec.dictionary, spec.protect_stopwords, spec.polarity_guard)
         if key not in self._built:
-            self._built[key] = build_dictionary(spec.dictionary, vocab, spec.protect_stopwords)
+            self._built[key] = build_dictionary(spec.dictionary, vocab, spec.protect_stopwords,
+                                                polarity_guard=spec.polarity_guard)
         return self._built[key]
 
 
@@ -142,12 +147,13 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
                dictionaries: DictionaryCache | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
-    settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words, seed=seed)
+    settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words,
+                              min_similarity=spec.min_similarity, seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
               "max_change": spec.max_change, "min_words": spec.min_words, "protect_stopwords": spec.protect_stopwords,
-              "pos": False, "seed": seed}
+              "pos": False, "polarity_guard": spec.polarity_guard, "min_similarity": spec.min_similarity, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
                         records_path(records_dir, run, spec), config, batch_size)
 

@@ -47,6 +47,7 @@ class HardenSettings:
     protect_stopwords: bool = True
     max_change: float | None = 0.2
     min_words: int = 0
+    polarity_guard: bool = False
     attack_steps: int = 2
 
     def __post_init__(self):
@@ -76,7 +77,7 @@ class HardenSettings:
         """The settings that apply to this method (the others have no effect and are left out)."""
         unused = (() if self.embedding else ("epsilon", "steps")) + (
             () if self.discrete else ("schedule", "attack", "dictionary", "protect_stopwords", "max_change",
-                                      "min_words", "attack_steps"))
+                                      "min_words", "polarity_guard", "attack_steps"))
         return {k: v for k, v in asdict(self).items() if k not in unused}
 
 

@@ -10,12 +10,15 @@ sequences for recurrent neural networks), batched over sentences, in two modes:
   in one matrix product, verify the best few with a real forward pass, and keep the best.
 
 Rows that finish leave the working batch, so the slowest sentence does not set the cost of all.
+A caller may add a check of whole candidate texts (``Accept``, e.g. sentence similarity): a
+substitution it refuses is not made (papernot) or not verified (greedy), and its position counts as tried.
 Position choices draw from one random generator per sentence (seeded by the attack seed and the
 sentence's key), so batched and one-at-a-time runs make the same choices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,23 +28,27 @@ from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
-from advtext.text.models import LSTMClassifier, substitution_logits
+from advtext.text.models import LSTMClassifier, logits_from_words, substitution_logits
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
+# (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,)
+Accept = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
 
 @dataclass
 class AttackSettings:
     """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper),
-    a hard cap unless ``min_words`` (a floor, like A2T's minimum) allows more.
+    a hard cap unless ``min_words`` (a floor, like A2T's minimum) allows more. ``min_similarity``: the
+    sentence similarity every candidate text must keep (checked by the caller's ``Accept``; None: no check).
     Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
     first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass."""
 
     method: str = "papernot"
     max_change: float | None = None
     min_words: int = 0
+    min_similarity: float | None = None
     top_positions: int = 6
     words_per_position: int = 1
     verify: int = 6
@@ -60,6 +67,13 @@ class Outcome:
     forwards: int
     backwards: int
     reason: str = ""
+
+
+def _substituted(ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor, word: torch.Tensor) -> torch.Tensor:
+    """``ids[row]`` with the word at ``pos`` replaced by ``word`` (all (N,))."""
+    cand = ids[row].clone()
+    cand[torch.arange(len(row), device=ids.device), pos] = word
+    return cand
 
 
 def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -> torch.Tensor:
@@ -102,6 +116,8 @@ class SequenceAttack:
         """Re-read the embedding table after the weights changed (adversarial training attacks a moving model)."""
         if self.dictionary.candidates is None:  # (E, V') for greedy's product with the whole dictionary
             self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()
+            by_class = self.dictionary.allowed_by_class
+            self.allowed_by_class = None if by_class is None else by_class[:, self.allowed_ids]
 
     def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor | None = None):
         """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E), the LSTM's
@@ -114,18 +130,18 @@ class SequenceAttack:
         if may_continue is None:
             may_continue = torch.ones_like(labels, dtype=torch.bool)
 
-        def objective(emb, mask, y, go_on):
+        def objective(emb, mask, y, go_on, ids_):
             if isinstance(self.model, LSTMClassifier):
                 h = self.model.hidden_states(emb, mask)
                 hidden.append(h.detach())
                 logits = self.model.head(h, mask)
             else:
-                logits = self.model.forward_embeddings(emb, mask)
+                logits = logits_from_words(self.model, emb, ids_)
             lp = torch.log_softmax(logits.float(), -1)
             log_probs.append(lp.detach())
             return self.goal.objective(lp, y), go_on & ~self.goal.done(lp.detach().exp(), y)
 
-        _, grad, wanted = gradient_where(objective, self.table[ids], ids != 0, labels, may_continue)
+        _, grad, wanted = gradient_where(objective, self.table[ids], ids != 0, labels, may_continue, ids)
         return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
 
     def changeable(self, ids: torch.Tensor) -> torch.Tensor:
@@ -138,10 +154,17 @@ class SequenceAttack:
         rows = torch.arange(ids.shape[0], device=ids.device)
         current = ids[rows, pos]
         signs = torch.sign(grad[rows, pos])
-        if self.dictionary.candidates is None:
-            best, _ = sign_match(self.table, current, signs, self.dictionary.allowed)
+        d = self.dictionary
+        if d.candidates is None and d.allowed_by_class is None:
+            best, _ = sign_match(self.table, current, signs, d.allowed)
+        elif d.candidates is None:  # a pair constraint: each class of replaced word has its own dictionary
+            best = torch.full_like(current, -1)
+            cls = d.word_class[current]
+            for c in cls.unique().tolist():
+                rows = cls == c
+                best[rows] = sign_match(self.table, current[rows], signs[rows], d.allowed_by_class[c])[0].to(ids.device)
         else:
-            best, _ = sign_match_candidates(self.table, current, signs, self.dictionary.candidates[current])
+            best, _ = sign_match_candidates(self.table, current, signs, d.candidates[current])
         return best.to(ids.device)
 
     def first_order_substitutes(self, ids: torch.Tensor, grad: torch.Tensor, open_positions: torch.Tensor,
@@ -161,7 +184,10 @@ class SequenceAttack:
         if self.dictionary.candidates is None:
             # one product with the allowed words only; the constant e_x . g is subtracted after the top-k,
             # and one spare is kept in case the current word itself ranks among the best
-            scores, index = (g @ self.allowed_table_t).topk(min(k + 1, self.allowed_ids.numel()), dim=2)
+            scores = g @ self.allowed_table_t
+            if self.allowed_by_class is not None:  # the pair constraint of each replaced word's class
+                scores = scores.masked_fill(~self.allowed_by_class[self.dictionary.word_class[current]], -float("inf"))
+            scores, index = scores.topk(min(k + 1, self.allowed_ids.numel()), dim=2)
             words = self.allowed_ids[index]
         else:
             words = self.dictionary.candidates[current]  # (b, P, K)
@@ -172,16 +198,22 @@ class SequenceAttack:
         top_gain, top_k = gain.topk(min(k, gain.shape[2]), dim=2)
         return top_pos, words.gather(2, top_k), top_gain
 
-    def _papernot_step(self, ids, grad, open_positions, priority):
-        """Random untried position; the sign-matching substitute from the dictionary.
+    def _papernot_step(self, ids, grad, open_positions, priority, accept=None):
+        """Random untried position; the sign-matching substitute from the dictionary (none where ``accept``
+        refuses the text it would make).
 
         Returns the positions tried (b, k; the first is the one changed), substitutes (-1: none), extra
         forward passes per row, and (None) checked probabilities.
         """
         pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
-        return pos[:, None], self.sign_substitutes(ids, grad, pos), 0, None
+        sub = self.sign_substitutes(ids, grad, pos)
+        row = (sub >= 0).nonzero().flatten()
+        if accept is not None and len(row):
+            ok = accept(row, _substituted(ids, row, pos[row], sub[row]))
+            sub[row[~ok]] = -1
+        return pos[:, None], sub, 0, None
 
-    def _greedy_step(self, ids, grad, open_positions, labels, hidden):
+    def _greedy_step(self, ids, grad, open_positions, labels, hidden, accept=None):
         """Saliency-ranked positions, first-order (HotFlip) substitutes, the best few verified.
 
         Returns like ``_papernot_step``, with the verified probabilities of each chosen substitution.
@@ -197,6 +229,10 @@ class SequenceAttack:
         sub = top_word.flatten(1).gather(1, flat)
         valid = torch.isfinite(cand_gain)
         row, slot = valid.nonzero(as_tuple=True)
+        if accept is not None and len(row):  # the whole candidate texts checked before any forward pass
+            ok = accept(row, _substituted(ids, row, pos[row, slot], sub[row, slot]))
+            valid[row[~ok], slot[~ok]] = False
+            row, slot = row[ok], slot[ok]
         logits = substitution_logits(self.model, ids, row, pos[row, slot], sub[row, slot], hidden)
         log_probs = torch.log_softmax(logits.float(), -1)
         probs = torch.zeros(b, n_cand, log_probs.shape[1], device=ids.device)
@@ -213,8 +249,10 @@ class SequenceAttack:
         return tried, best, valid.sum(1).cpu(), checked
 
     @torch.no_grad()
-    def run(self, rows: list[list[int]], labels: list[int], keys: list[int]) -> list[Outcome]:
-        """Attack a batch of id sequences (already truncated) with their labels and stable keys."""
+    def run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None = None
+            ) -> list[Outcome]:
+        """Attack a batch of id sequences (already truncated) with their labels and stable keys; ``accept``
+        (rows of this batch, candidate ids, changed positions) may refuse candidate texts."""
         n = len(rows)
         original = pad_ids(rows, self.device)
         ids = original.clone()
@@ -266,10 +304,14 @@ class SequenceAttack:
                 if not len(active):
                     break
                 avail = open_positions[active]
+                accept_active = None if accept is None else (
+                    lambda r, cand, _a=active: accept(_a[r], cand, cand != original[_a[r]]))
                 if self.settings.method == "papernot":
-                    tried, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active])
+                    tried, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active],
+                                                                     accept_active)
                 else:
-                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active], hidden)
+                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active], hidden,
+                                                                   accept_active)
                 forwards[active.cpu()] += extra
                 ok = sub >= 0
                 ids[active[ok], tried[ok, 0]] = sub[ok]

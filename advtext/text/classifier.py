@@ -50,8 +50,17 @@ class TextClassifier:
         """sha256 of the saved weights (None for a model never saved): what attack records are tied to."""
         return self.info.get("weights_sha256")
 
+    def cover(self, texts: Sequence[str]) -> None:
+        """A word-piece model reads any word: add the words of ``texts`` its vocabulary lacks, with their pieces
+        (LSTM and CNN: nothing, their unknown words are ``<unk>``). Call it before building a dictionary."""
+        if hasattr(self.model, "add_words"):
+            new = self.vocab.extend(w for t in texts for w in words(t)[: self.max_len])
+            if new:
+                self.model.add_words(new)
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Vocabulary ids of each text's tokens, truncated to ``max_len``."""
+        self.cover(texts)
         return [self.vocab.encode(words(t)[: self.max_len]) for t in texts]
 
     def logits(self, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -77,7 +86,12 @@ class TextClassifier:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "auto") -> TextClassifier:
-        """Rebuild the model from ``config.json``, load its weights and vocabulary, check they agree."""
+        """Rebuild the model from ``config.json``, load its weights and vocabulary, check they agree;
+        ``hf:PATH`` loads a local Hugging Face sequence classifier instead (see ``advtext.text.transformer``)."""
+        if str(run_dir).startswith("hf:"):
+            from advtext.text.transformer import load_hf_directory
+
+            return load_hf_directory(str(run_dir)[3:], select_device(device) if isinstance(device, str) else device)
         run_dir = Path(run_dir)
         config = load_config(run_dir, "text")
         vocab = Vocabulary.load(run_dir / VOCAB)
@@ -90,6 +104,6 @@ class TextClassifier:
             raise AdvtextError(f"{run_dir / 'config.json'}: max_len {max_len!r} is not a positive number of tokens: "
                                "restore the file or retrain the model")
         device = select_device(device) if isinstance(device, str) else device
-        model = load_weights(run_dir, build_model(cfg), config).to(device).eval()
+        model = load_weights(run_dir, build_model(cfg, vocab), config).to(device).eval()
         info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
         return cls(model, vocab, max_len, device, info)

@@ -9,7 +9,9 @@ A ``Dictionary`` says, for a model vocabulary, which words may replace which:
   next to "bad"): the label-preserving default for adversarial training.
 
 Constraints: stopwords never changed and never inserted; optional part-of-speech agreement (the two
-words share a WordNet part of speech; words WordNet does not know count as one class).
+words share a WordNet part of speech; words WordNet does not know count as one class); the optional
+polarity guard (``advtext.text.polarity``: no substitute of the opposite sentiment, none of strong
+sentiment for a word without any).
 """
 
 from __future__ import annotations
@@ -28,16 +30,23 @@ MAX_NEIGHBOURS = 50
 @dataclass
 class Dictionary:
     """``allowed`` (V,) words that may be inserted; ``candidates`` (V, K) per-word lists, -1 padded,
-    or None when any allowed word may replace any other; ``protected`` (V,) words never changed."""
+    or None when any allowed word may replace any other; ``protected`` (V,) words never changed.
+
+    A pair constraint on a whole-vocabulary dictionary (the polarity guard) puts each word in a class
+    (``word_class`` (V,)) and says which words may replace a word of each class (``allowed_by_class``
+    (C, V), within ``allowed``); candidate lists have such constraints applied when they are built."""
 
     name: str
     allowed: torch.Tensor
     protected: torch.Tensor
     candidates: torch.Tensor | None = None
+    word_class: torch.Tensor | None = None
+    allowed_by_class: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Dictionary:
-        cands = None if self.candidates is None else self.candidates.to(device)
-        return Dictionary(self.name, self.allowed.to(device), self.protected.to(device), cands)
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Dictionary(self.name, self.allowed.to(device), self.protected.to(device), move(self.candidates),
+                          move(self.word_class), move(self.allowed_by_class))
 
     def has_candidates(self, ids: torch.Tensor) -> torch.Tensor:
         """Which of the word ids have at least one allowed substitute."""
@@ -136,7 +145,7 @@ def parse_dictionary_spec(spec: str) -> tuple[str, float | None]:
 
 
 def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
-                     pos_agreement: bool = False) -> Dictionary:
+                     pos_agreement: bool = False, polarity_guard: bool = False) -> Dictionary:
     """The dictionary named by ``spec`` (``vocab``, ``wordnet``, ``glove:T`` or ``glove-safe:T``) with its
     constraints."""
     if pos_agreement and spec == "vocab":
@@ -162,8 +171,18 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
     if pos_agreement:
         pos = wordnet_pos(vocab)
         neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]
+    word_class = allowed_by_class = None
+    if polarity_guard:
+        from advtext.text.polarity import substitution_allowed, vocabulary_valence
+
+        val = vocabulary_valence(vocab)
+        if neighbours is not None:
+            neighbours = [[z for z in zs if substitution_allowed(val[w], val[z])] for w, zs in enumerate(neighbours)]
+        else:  # the rule depends on the replaced word only through the sign of its valence
+            word_class = (torch.sign(val) + 1).long()
+            allowed_by_class = substitution_allowed(torch.tensor([-1.0, 0.0, 1.0])[:, None], val[None]) & allowed
     candidates = None
     if neighbours is not None:
         neighbours = [[z for z in zs if allowed[z]] for zs in neighbours]
         candidates = _pad(neighbours)
-    return Dictionary(spec, allowed, protected, candidates)
+    return Dictionary(spec, allowed, protected, candidates, word_class, allowed_by_class)

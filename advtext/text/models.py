@@ -2,7 +2,8 @@
 
 Every model here has ``embedding`` (an ``nn.Embedding`` whose row 0 is ``<pad>``),
 ``forward(ids)`` and ``forward_embeddings(emb, mask)``; the attacks differentiate the latter
-with respect to ``emb``.
+with respect to ``emb`` (through ``logits_from_words``, which also serves the word-piece
+transformers of ``advtext.text.transformer``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import nn
 from advtext.checkpoint import SavedConfig
 from advtext.errors import AdvtextError
 
-ARCHITECTURES = ("lstm", "cnn")
+ARCHITECTURES = ("lstm", "cnn", "minilm")
 SUFFIX_GROUP = 256  # candidates per LSTM call when checking one-word substitutions
 
 
@@ -157,7 +158,9 @@ def full_substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Ten
 
 def substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
                         word: torch.Tensor, hidden: torch.Tensor | None = None) -> torch.Tensor:
-    """One-word substitutions of a batch, checked as cheaply as the model allows."""
+    """One-word substitutions of a batch, checked as cheaply as the model allows (none: an empty (0, C))."""
+    if row.numel() == 0:
+        return torch.zeros(0, model.cfg.num_classes, device=ids.device)
     if isinstance(model, LSTMClassifier):
         return model.substitution_logits(ids, row, pos, word, hidden)
     return full_substitution_logits(model, ids, row, pos, word)
@@ -195,10 +198,22 @@ class WordCNN(nn.Module):
         return self.forward_embeddings(self.embedding(ids), ids != 0)
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """A freshly initialised model of ``cfg.architecture``."""
+def logits_from_words(model: nn.Module, emb: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Logits from the word vectors ``emb`` (B, T, E) of the word ids ``ids`` (B, T), for any text model."""
+    if hasattr(model, "forward_words"):  # a word-piece transformer
+        return model.forward_words(emb, ids)
+    return model.forward_embeddings(emb, ids != 0)
+
+
+def build_model(cfg: ModelConfig, vocab=None, pretrained: bool = False) -> nn.Module:
+    """A model of ``cfg.architecture``: freshly initialised, or (``minilm``) the pre-trained encoder with a new
+    head when ``pretrained``, else its bare architecture for saved weights; ``minilm`` needs the vocabulary."""
     if cfg.architecture == "lstm":
         return LSTMClassifier(cfg)
     if cfg.architecture == "cnn":
         return WordCNN(cfg)
+    if cfg.architecture == "minilm":
+        from advtext.text.transformer import minilm_classifier
+
+        return minilm_classifier(cfg, vocab, pretrained)
     raise AdvtextError(f"unknown model {cfg.architecture!r}: use one of {', '.join(ARCHITECTURES)}")

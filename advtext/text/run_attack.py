@@ -26,6 +26,8 @@ from advtext.progress import progress_bar
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, SequenceAttack
 from advtext.text.classifier import TextClassifier
 from advtext.text.dictionary import Dictionary
+from advtext.text.quality import change_figures
+from advtext.text.similarity import SentenceEncoder, sentence_encoder
 from advtext.text.tokenizer import Token, Vocabulary, tokenize, words
 
 HEADER = "advtext_attack"
@@ -209,8 +211,12 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     tokens = [toks[: clf.max_len] for toks in all_tokens]
     ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
     usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
+    encoder = sentence_encoder(str(clf.device))
+    threshold = attack.settings.min_similarity
+    accept = None if threshold is None else similarity_check(encoder, [tokens[i] for i in usable], clf.vocab,
+                                                             threshold)
     outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],
-                                           [keys[i] for i in usable]))) if usable else {}
+                                           [keys[i] for i in usable], accept))) if usable else {}
     adversarial = {}
     for i, o in outcomes.items():
         adversarial[i] = adversarial_text(texts[i], tokens[i], o.ids, o.changed, clf.vocab)
@@ -221,6 +227,9 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     unknown = [i for i in range(len(texts)) if i not in outcomes]
     unknown_probs = dict(zip(unknown, clf.predict_proba([texts[i] for i in unknown]).tolist())) if unknown else {}
     seconds = (time.perf_counter() - start) / len(texts)
+    changed = [i for i in outcomes if outcomes[i].changed]  # the others keep their text: similarity 1
+    similarity = dict(zip(changed, encoder.similarity([texts[i] for i in changed],
+                                                      [adversarial[i][0] for i in changed]).tolist()))
     records = []
     for i, text in enumerate(texts):
         record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
@@ -228,8 +237,9 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             probs = _round(unknown_probs[i])
             pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
-                          words_changed=0, pred_before=pred, probs_before=probs, pred_after=pred, probs_after=probs,
-                          forwards=1, backwards=0, seconds=round(seconds, 5))
+                          words_changed=0, quality={**change_figures([]), "similarity": 1.0}, pred_before=pred,
+                          probs_before=probs, pred_after=pred, probs_after=probs, forwards=1, backwards=0,
+                          seconds=round(seconds, 5))
             records.append(record)
             continue
         o = outcomes[i]
@@ -243,12 +253,32 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             status, reason = FAILED, "the rewritten text does not tokenise into the attacked words"
         elif status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
             status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
+        sim = round(similarity.get(i, 1.0), 4)
+        if status == SUCCEEDED and threshold is not None and sim < threshold:
+            status, reason = FAILED, f"the rewritten text's similarity {sim:.3f} is below --min-similarity"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
+                      quality={**change_figures(changes), "similarity": sim},
                       pred_before=int(torch.tensor(o.probs_before).argmax()), probs_before=_round(o.probs_before),
                       pred_after=int(probs.argmax()), probs_after=_round(probs.tolist()), forwards=o.forwards,
                       backwards=o.backwards, seconds=round(seconds, 5))
         records.append(record)
     return records
+
+
+def similarity_check(encoder: SentenceEncoder, tokens: list[list[Token]], vocab: Vocabulary, threshold: float):
+    """An ``Accept`` for ``SequenceAttack.run``: a candidate text (the batch's words, the changed ones from the
+    vocabulary, joined by spaces) must keep a sentence similarity of at least ``threshold`` to its original."""
+    originals = encoder.encode([" ".join(t.text for t in toks) for toks in tokens])
+
+    def accept(rows: torch.Tensor, candidates: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        texts = []
+        for r, cand, ch in zip(rows.tolist(), candidates.tolist(), changed.tolist()):
+            toks = tokens[r]
+            texts.append(" ".join(vocab.itos[cand[j]] if ch[j] else toks[j].text for j in range(len(toks))))
+        sims = (encoder.encode(texts) * originals[rows.cpu()]).sum(-1)
+        return (sims >= threshold).to(rows.device)
+
+    return accept
 
 
 def _round(values: list[float]) -> list[float]:

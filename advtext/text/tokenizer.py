@@ -71,6 +71,17 @@ class Vocabulary:
         ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         return cls([PAD, UNK] + ranked[:max_size])
 
+    def extend(self, tokens: Iterable[str]) -> list[str]:
+        """Append the tokens not yet in the vocabulary, in order of first appearance; returns them (a
+        word-piece model reads any word, so its vocabulary grows with the texts it is given)."""
+        new = []
+        for t in tokens:
+            if t not in self.stoi:
+                self.stoi[t] = len(self.itos)
+                self.itos.append(t)
+                new.append(t)
+        return new
+
     def encode(self, tokens: Sequence[str]) -> list[int]:
         return [self.stoi.get(t, self.unk_id) for t in tokens]
 

@@ -1,0 +1,59 @@
+"""Word polarity from the VADER lexicon (Hutto & Gilbert 2014; MIT; PyPI ``vaderSentiment``, copied to
+data/vader by ``make setup``), and the polarity guard built on it.
+
+A word's valence is its mean human rating in the lexicon, from -4 (most negative) to +4; a word the
+lexicon does not hold has none (0). A substitution breaks polarity when the new word carries the
+opposite sign of the old word's valence ("delightfully" +2.7 -> "insipid" -2.0), or strong sentiment
+(|valence| >= ``STRONG``) where the old word had none ("movie" -> "awful" -2.0). The polarity guard
+forbids such substitutions in the attack; the quality figures count the ones an attack made.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from advtext.errors import AdvtextError
+from advtext.text.tokenizer import Vocabulary
+
+STRONG = 1.0  # VADER: "fine" 0.8 and "okay" 0.9 are mild; "good" 1.9 and "dull" -1.7 are not
+LEXICON = ("vader", "vader_lexicon.txt")
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> dict[str, float]:
+    """Word -> mean valence, from the fetched VADER lexicon (lower-case entries)."""
+    from advtext.text.corpora import corpus_file
+
+    valence = {}
+    for n, line in enumerate(corpus_file(*LEXICON).read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split("\t")
+        try:
+            valence[fields[0].lower()] = float(fields[1])
+        except (IndexError, ValueError):
+            raise AdvtextError(f"{'/'.join(LEXICON)} line {n} is not `word<TAB>valence`: run `make setup` "
+                               "again to fetch it") from None
+    return valence
+
+
+def valence(word: str) -> float:
+    """The word's VADER valence (0 when the lexicon does not hold it)."""
+    return lexicon().get(word.lower(), 0.0)
+
+
+def vocabulary_valence(vocab: Vocabulary) -> torch.Tensor:
+    """Valence of every vocabulary word (V,)."""
+    return torch.tensor([valence(w) for w in vocab.itos], dtype=torch.float32)
+
+
+def substitution_allowed(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """Where replacing a word of valence ``old`` by one of valence ``new`` keeps polarity (broadcasting)."""
+    opposite = old * new < 0
+    from_none = (old == 0) & (new.abs() >= STRONG)
+    return ~(opposite | from_none)
+
+
+def breaks_polarity(old: str, new: str) -> bool:
+    """Whether replacing the word ``old`` by ``new`` breaks polarity (see the module docstring)."""
+    return not bool(substitution_allowed(torch.tensor(valence(old)), torch.tensor(valence(new))))

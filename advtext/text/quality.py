@@ -1,0 +1,50 @@
+"""Whether adversarial texts keep what a human reads: per-text figures for each record, and their
+summary over an attack's successes.
+
+A success rate says little while the changes alter the meaning. These figures say how often they
+do in ways a lexicon or a character class can see: a change that breaks polarity (a word of the
+opposite sentiment, or strong sentiment where there was none; see ``advtext.text.polarity``), a
+change that touches punctuation, a word replaced by a number; and which substitutes the attack leans
+on (a few words used again and again are usually label words).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from advtext.text.polarity import breaks_polarity
+
+TOP_SUBSTITUTES = 5
+
+
+def _is_punctuation(token: str) -> bool:
+    return not any(ch.isalnum() for ch in token)
+
+
+def _is_number(token: str) -> bool:
+    return any(ch.isdigit() for ch in token) and not any(ch.isalpha() for ch in token)
+
+
+def change_figures(changes: list[dict]) -> dict:
+    """Per text: how many of its changes break polarity, touch punctuation, or bring in a number."""
+    return {"polarity_breaks": sum(breaks_polarity(c["old"], c["new"]) for c in changes),
+            "punctuation_changes": sum(_is_punctuation(c["old"]) or _is_punctuation(c["new"]) for c in changes),
+            "number_changes": sum(_is_number(c["new"]) and not _is_number(c["old"]) for c in changes)}
+
+
+def quality_summary(successes: list[dict]) -> dict:
+    """Over successful records: their mean sentence similarity to the originals, the share of texts with a
+    polarity-breaking change, the shares of changes that touch punctuation or bring in a number, and the
+    most used substitutes with their share of changes (None where there is no success)."""
+    changes = [c for r in successes for c in r["changes"]]
+    per_text = [change_figures(r["changes"]) for r in successes]
+    share = lambda n, d: n / d if d else None  # noqa: E731
+    used = Counter(c["new"].lower() for c in changes)
+    similarity = [r["quality"]["similarity"] for r in successes if "similarity" in r.get("quality", {})]
+    return {
+        "mean_similarity": sum(similarity) / len(similarity) if similarity else None,
+        "texts_with_polarity_break": share(sum(f["polarity_breaks"] > 0 for f in per_text), len(per_text)),
+        "changes_touching_punctuation": share(sum(f["punctuation_changes"] for f in per_text), len(changes)),
+        "changes_to_numbers": share(sum(f["number_changes"] for f in per_text), len(changes)),
+        "top_substitutes": [{"word": w, "share": n / len(changes)} for w, n in used.most_common(TOP_SUBSTITUTES)],
+    }

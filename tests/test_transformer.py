@@ -1,0 +1,146 @@
+"""Transformer targets: a tiny randomly initialised BERT behind MiniLM's tokenizer (no weights needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from cli_helpers import run_cli
+
+from advtext.goals import Misclassification
+from advtext.text.classifier import TextClassifier, pad_ids
+from advtext.text.models import ModelConfig
+from advtext.text.tokenizer import Vocabulary, words
+from advtext.text.transformer import WordPieceClassifier, minilm_path
+
+TEXTS = ["An unwatchable, overlong mess of a film.", "The cinematography is breathtaking and the cast superb!",
+         "meh", "Kubrick's masterpiece: unforgettable, haunting, extraordinary."]
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *args: run_cli(list(args), capsys, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 2-layer, 32-wide BERT classifier with random weights and MiniLM's word-piece tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # saving a model would write one to stderr
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=2,
+                        architectures=["BertForSequenceClassification"])
+    hf = BertForSequenceClassification(config).eval()
+    vocab = Vocabulary.build(TEXTS[:2])
+    model = WordPieceClassifier(ModelConfig(architecture="hf", vocab_size=len(vocab), num_classes=2), hf, tokenizer,
+                                vocab).eval()
+    return TextClassifier(model, vocab, None, torch.device("cpu")), tokenizer
+
+
+def test_words_map_to_the_pieces_of_the_whole_text(tiny):
+    """Words of one and of several pieces, words first met later: the pieces in order are the tokenizer's."""
+    clf, tokenizer = tiny
+    ids = pad_ids(clf.token_ids(TEXTS))  # grows the vocabulary with the words it lacks
+    assert len(tokenizer("unwatchable", add_special_tokens=False)["input_ids"]) > 1
+    input_ids, attention, *_ = clf.model._layout(ids)
+    for row, text in enumerate(TEXTS):
+        expected = tokenizer(text)["input_ids"]
+        assert input_ids[row, : len(expected)].tolist() == expected
+        assert int(attention[row].sum()) == len(expected)
+    direct = clf.model.hf(**tokenizer(TEXTS, padding=True, return_tensors="pt")).logits
+    assert torch.allclose(clf.model(ids), direct, atol=1e-5)
+    assert torch.allclose(clf.predict_proba(TEXTS), direct.softmax(-1), atol=1e-5)
+
+
+def test_word_gradient_is_the_sum_of_its_pieces_gradients(tiny):
+    clf, tokenizer = tiny
+    model = clf.model
+    ids = pad_ids(clf.token_ids(TEXTS[:2]))
+    vectors = model.embedding(ids).clone().requires_grad_(True)
+    logits = model.forward_words(vectors, ids)
+    assert torch.allclose(logits, model(ids), atol=1e-6)  # at the words' own vectors: the model itself
+    (grad_words,) = torch.autograd.grad(logits[:, 0].sum(), vectors)
+    input_ids, attention, row, word, place = model._layout(ids)
+    pieces = model.hf.get_input_embeddings()(input_ids).detach().requires_grad_(True)
+    (grad_pieces,) = torch.autograd.grad(model.hf(inputs_embeds=pieces, attention_mask=attention).logits[:, 0].sum(),
+                                         pieces)
+    summed = torch.zeros_like(grad_words).index_put((row, word), grad_pieces[row, place], accumulate=True)
+    assert torch.allclose(grad_words, summed, atol=1e-6)
+    multi = clf.vocab.stoi["unwatchable"]
+    assert int(model.piece_count[multi]) > 1 and (grad_words[0, 1].abs().sum() > 0)
+
+
+@pytest.mark.parametrize("method", ["greedy", "papernot"])
+def test_attack_on_a_transformer_flips_it_when_retokenised(tiny, tmp_path, method):
+    from advtext.text.attack import AttackSettings
+    from advtext.text.dictionary import build_dictionary
+    from advtext.text.run_attack import attack_texts
+
+    clf, tokenizer = tiny
+    from advtext.text.corpora import load_corpus
+
+    texts = load_corpus("rotten-tomatoes")["test"]["text"][:12] + TEXTS
+    labels = clf.predict_proba(texts).argmax(-1).tolist()  # attack the model's own predictions
+    clf.cover(texts)
+    records = attack_texts(clf, texts, labels, list(range(len(texts))), Misclassification(),
+                           build_dictionary("vocab", clf.vocab), AttackSettings(method=method, max_change=0.5),
+                           tmp_path / "a.jsonl", {"method": method}, batch_size=5)
+    wins = [r for r in records if r["status"] == "succeeded"]
+    assert len(wins) >= (len(texts) // 2 if method == "greedy" else 1)  # random weights, a dictionary of ~100 words
+    for r in wins:  # from scratch: the tokenizer on the adversarial text, the bare Hugging Face model
+        logits = clf.model.hf(**tokenizer(r["adversarial"], return_tensors="pt")).logits[0]
+        assert int(logits.argmax()) != r["label"] and r["words_changed"] == len(r["changes"]) > 0
+        assert [c["position"] for c in r["changes"]] == sorted(c["position"] for c in r["changes"])
+        before, after = words(r["original"]), words(r["adversarial"])
+        assert len(before) == len(after) and sum(a != b for a, b in zip(before, after)) == r["words_changed"]
+
+
+def save_tiny(tiny, folder, head: bool = True, tokenizer: bool = True):
+    from transformers import BertModel
+
+    clf, tok = tiny
+    hf = clf.model.hf if head else BertModel(clf.model.hf.config)
+    if not head:
+        hf.config.architectures = ["BertModel"]
+    hf.save_pretrained(folder)
+    if tokenizer:
+        tok.save_pretrained(folder)
+    return folder
+
+
+def test_a_local_hugging_face_classifier_is_a_target(cli, tiny, tmp_path):
+    from test_bad_input import one_line_error
+
+    folder = save_tiny(tiny, tmp_path / "hf")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(TEXTS * 3)))
+    code, out, err = cli("eval", f"hf:{folder}", "--corpus", corpus, "--json")
+    assert code == 0, err
+    assert json.loads(out)["n"] == 12
+    out_file = tmp_path / "a.jsonl"
+    code, _, err = cli("attack", f"hf:{folder}", "--input", corpus, "--method", "greedy", "--out", out_file)
+    assert code == 0, err
+    records = [json.loads(line) for line in out_file.read_text().splitlines()[1:]]
+    assert len(records) == 12 and any(r["status"] == "succeeded" for r in records)
+
+    one_line_error(*cli("eval", f"hf:{save_tiny(tiny, tmp_path / 'bare', head=False)}", "--corpus", corpus)[::2],
+                   "without a classification head")
+    one_line_error(*cli("eval", f"hf:{save_tiny(tiny, tmp_path / 'notok', tokenizer=False)}", "--corpus",
+                        corpus)[::2], "no tokenizer")
+    one_line_error(*cli("eval", f"hf:{tmp_path / 'nothing'}", "--corpus", corpus)[::2], "not a Hugging Face model")
+    three = tmp_path / "three"
+    clf, tok = tiny
+    clf.model.hf.config.num_labels = 3
+    try:
+        from transformers import BertForSequenceClassification
+
+        BertForSequenceClassification(clf.model.hf.config).save_pretrained(three)
+        tok.save_pretrained(three)
+    finally:
+        clf.model.hf.config.num_labels = 2
+    one_line_error(*cli("eval", f"hf:{three}", "--corpus", corpus, "--split", "all")[::2], "3 classes", "has 2")
