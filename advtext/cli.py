@@ -25,6 +25,8 @@ def _positive(ctx, param, value):
     return value
 
 
+SIMILARITY_HELP = ("record each adversarial text's sentence similarity to its original (MiniLM; on long texts it "
+                   "costs more than an LSTM attack: --no-similarity skips it)")
 MIN_SIMILARITY_HELP = ("every adversarial text keeps at least this sentence similarity to its original (cosine "
                        "of MiniLM embeddings; TextFooler: 0.84, A2T: 0.9), checked on each candidate")
 POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong sentiment for a word without any "
@@ -452,6 +454,8 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
 @click.option("--polarity-guard", is_flag=True, help=POLARITY_GUARD_HELP)
 @click.option("--min-similarity", type=float, default=None, help=MIN_SIMILARITY_HELP)
+@click.option("--similarity/--no-similarity", "measure_similarity", default=True, show_default=True,
+              help=SIMILARITY_HELP)
 @click.option("--top-positions", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: positions scored per step")
 @click.option("--words-per-position", type=int, default=1, show_default=True, callback=_positive,
@@ -463,7 +467,7 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, polarity_guard,
-           min_similarity, top_positions, words_per_position, verify, batch_size, device, out):
+           min_similarity, measure_similarity, top_positions, words_per_position, verify, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.goals import parse_goal
@@ -476,7 +480,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.run_attack import attack_texts
     from advtext.text.similarity import check_min_similarity
 
-    check_min_similarity(min_similarity)
+    check_min_similarity(min_similarity, measure_similarity)
     clf = TextClassifier.load(run, device)
     goal = parse_goal(goal_spec, clf.num_classes)
     if input_file is not None:
@@ -499,13 +503,14 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     clf.cover([texts[i] for i in order])  # a word-piece model's vocabulary takes in the words to attack first
     dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement, polarity_guard)
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
-                              top_positions=top_positions, words_per_position=words_per_position, verify=verify,
-                              seed=seed)
+                              measure_similarity=measure_similarity, top_positions=top_positions,
+                              words_per_position=words_per_position, verify=verify, seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
               "min_words": min_words, "protect_stopwords": protect_stopwords, "pos": pos_agreement,
-              "polarity_guard": polarity_guard, "min_similarity": min_similarity, "seed": seed,
+              "polarity_guard": polarity_guard, "min_similarity": min_similarity,
+              "measure_similarity": measure_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" else {})}
     records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
@@ -533,6 +538,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               help="but let at least this many words change (a floor over --max-change)")
 @click.option("--polarity-guard", is_flag=True, help=POLARITY_GUARD_HELP)
 @click.option("--min-similarity", type=float, default=None, help=MIN_SIMILARITY_HELP)
+@click.option("--similarity/--no-similarity", "measure_similarity", default=True, show_default=True,
+              help=SIMILARITY_HELP)
 @click.option("--transfer-from", type=click.Path(path_type=Path), default=None,
               help="also measure every run on the adversarial texts crafted against this run (e.g. the baseline)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -543,8 +550,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
-               protect_stopwords, max_change, min_words, polarity_guard, min_similarity, transfer_from, out, as_json,
-               plots, batch_size, device):
+               protect_stopwords, max_change, min_words, polarity_guard, min_similarity, measure_similarity,
+               transfer_from, out, as_json, plots, batch_size, device):
     """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
     import tempfile
 
@@ -554,9 +561,9 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.similarity import check_min_similarity
 
-    check_min_similarity(min_similarity)
+    check_min_similarity(min_similarity, measure_similarity)
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
-                          min_similarity)
+                          min_similarity, measure_similarity)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
@@ -614,6 +621,16 @@ def read_user_texts(path: Path, text_column: str, label_column: str, empty: str,
     return texts, clf.predict_proba(texts).argmax(-1).tolist()
 
 
+def constraints_said(config: dict) -> str:
+    """The constraints an attack file's header records, for a table title ('' when none was set)."""
+    said = [f"{name} {config[key]}" for key, name in (("max_change", "max-change"), ("min_words", "min-words"),
+                                                      ("min_similarity", "min-similarity"))
+            if config.get(key) not in (None, 0)]
+    said += [name for key, name in (("protect_stopwords", "stopwords kept"), ("pos", "POS agreement"),
+                                    ("polarity_guard", "polarity guard")) if config.get(key)]
+    return f" ({', '.join(said)})" if said else ""
+
+
 @cli.command()
 @click.argument("records_file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print the statistics as JSON")
@@ -639,7 +656,7 @@ def stats(records_file, as_json, plots, examples):
         click.echo(strict_json.dumps({"config": config, **summary}, indent=1))
     else:
         print_attack_summary(summary, f"{records_file}: {config.get('method')} attack, goal {config.get('goal')}, "
-                                      f"dictionary {config.get('dictionary')}")
+                                      f"dictionary {config.get('dictionary')}{constraints_said(config)}")
         print_examples(records, examples)
     if plots:
         for p in write_attack_plots(summary, plots):

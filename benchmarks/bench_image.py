@@ -35,8 +35,8 @@ from advtext.image.mnist import load_mnist  # noqa: E402
 MODELS = {"cnn": 3, "mlp": 3, "linear": 5}  # architecture -> training epochs
 GAMMA, THETA = 0.145, 1.0
 JSMA_SETTINGS = {  # name: (saliency, saturation)
-    "advtext default (logits, saturation 0.01)": ("logits", 0.01),
-    "the paper's (JSMA-F: softmax outputs, saturation 0)": ("probs", 0.0),
+    "torchattacks' (logits, saturation 0.01)": ("logits", 0.01),
+    "the paper's (JSMA-F: softmax outputs, saturation 0), advtext's default": ("probs", 0.0),
 }
 
 
@@ -125,8 +125,8 @@ def main() -> None:
         ours = jsma_figures(m, x_race, targets)
     cnn.model.eval()
     peer = peer_jsma(cnn.model, x_race, targets)
-    lines += ["", f"Speed, one process, same CNN and samples ({len(rows)} JSMA attacks, advtext's default settings and "
-              f"torchattacks' (logits, 1% saturation: the same); FGSM on 10,000 and PGD-10 on 1,000 test images), "
+    lines += ["", f"Speed, one process, same CNN and samples ({len(rows)} JSMA attacks, both with torchattacks' "
+              f"settings: logits, 1% saturation; FGSM on 10,000 and PGD-10 on 1,000 test images), "
               f"CPU threads: {torch.get_num_threads()}:", "",
               "| attack | implementation | success rate | mean % features | seconds | samples/s |",
               "| --- | --- | --- | --- | --- | --- |"]

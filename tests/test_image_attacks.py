@@ -259,10 +259,10 @@ def test_jsma_bad_saturation_or_saliency_is_refused(saturation, saliency):
 def test_attack_settings_carry_the_jsma_options_to_the_attack(trained_mlp, test_batch):
     x, y = test_batch[0][:4], test_batch[1][:4]
     target = (y + 1) % 10
-    settings = AttackSettings(method="jsma", gamma=0.05, saturation=0.0, saliency="probs")
+    settings = AttackSettings(method="jsma", gamma=0.05, saturation=0.01, saliency="logits")
     crafted = craft(trained_mlp, x, y, target, math.nan, settings)
     with attack_mode(trained_mlp) as m:
-        direct = jsma(m, x, target, gamma=0.05, saturation=0.0, saliency="probs")
+        direct = jsma(m, x, target, gamma=0.05, saturation=0.01, saliency="logits")
         default = jsma(m, x, target, gamma=0.05)
     assert torch.equal(crafted, direct) and not torch.equal(crafted, default)
 

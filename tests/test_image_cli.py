@@ -51,9 +51,9 @@ def test_attack_fgsm_curve_records_and_plots(run_dir, tmp_path):
     assert (tmp_path / "examples.png").stat().st_size > 0 and (tmp_path / "epsilon_curve.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("options,settings", [([], {"saliency": "logits", "saturation": 0.01}),
-                                              (["--saliency", "probs", "--saturation", "0"],
-                                               {"saliency": "probs", "saturation": 0.0})])
+@pytest.mark.parametrize("options,settings", [([], {"saliency": "probs", "saturation": 0.0}),
+                                              (["--saliency", "logits", "--saturation", "0.01"],
+                                               {"saliency": "logits", "saturation": 0.01})])
 def test_attack_jsma_records_match_a_recomputation(run_dir, tmp_path, options, settings):
     done = advtext("image", "attack", str(run_dir), "--method", "jsma", "--goal", "targeted:3", "--n", "10",
                    *options, "--device", "cpu", "--out", str(tmp_path))

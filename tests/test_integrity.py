@@ -168,3 +168,11 @@ def test_the_split_belongs_to_the_run(cli, rotten, tmp_path):
     assert code == 0 and "warning" not in err, err
     code, _, err = cli("eval", run, "--corpus", corpus, "--split", "train", "--json")  # asked on purpose
     assert code == 0 and "warning" not in err, err
+
+
+def test_stats_title_states_the_word_cap_and_floor():
+    from advtext.cli import constraints_said
+
+    assert constraints_said({"max_change": 0.05, "min_words": 1, "protect_stopwords": True, "pos": False}) == \
+        " (max-change 0.05, min-words 1, stopwords kept)"
+    assert constraints_said({"max_change": None, "min_words": 0}) == ""

@@ -25,6 +25,7 @@ def test_polarity_rule_on_lexicon_words():
     assert breaks_polarity("Bad", "GREAT")  # case does not hide a word
     assert not breaks_polarity("good", "great") and not breaks_polarity("bad", "awful")
     assert not breaks_polarity("movie", "film") and not breaks_polarity("movie", "fine")  # "fine" is mild
+    assert breaks_polarity("never", "everything") and breaks_polarity("does", "doesn't")  # a negation removed, added
 
 
 @pytest.mark.parametrize("spec", ["vocab", "wordnet"])
@@ -46,6 +47,9 @@ def test_guarded_dictionary_allows_exactly_the_pairs_that_keep_polarity(small_cl
             before = {int(z) for z in plain.candidates[i] if z >= 0}
             assert kept == {z for z in before if not breaks_polarity(w, vocab.itos[z])}, w
     assert bool((val != 0).any())
+    for negation in ("not", "never", "n't", "don't"):
+        if negation in vocab.stoi:  # never changed, never inserted
+            assert d.protected[vocab.stoi[negation]] and not d.allowed[vocab.stoi[negation]]
 
 
 def attack_records(cli, run, tmp_path, name, *extra):
@@ -126,3 +130,15 @@ def test_min_similarity_outside_0_1_is_refused(cli, small_clf, tmp_path):
         one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--min-similarity", bad, "--out",
                             tmp_path / "a.jsonl")[::2], "--min-similarity", "outside [0, 1]")
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_no_similarity_skips_the_measure_and_cannot_hold_a_threshold(cli, small_clf, tmp_path):
+    from test_bad_input import one_line_error
+
+    run, _ = small_clf
+    records = attack_records(cli, run, tmp_path, "fast", "--method", "greedy", "--no-similarity")
+    assert records and all(r["quality"]["similarity"] is None for r in records)
+    code, stdout, err = cli("stats", tmp_path / "fast.jsonl", "--json")
+    assert code == 0 and json.loads(stdout)["quality"]["mean_similarity"] is None
+    one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--no-similarity", "--min-similarity", "0.8",
+                        "--out", tmp_path / "b.jsonl")[::2], "drop --no-similarity")

@@ -144,3 +144,38 @@ def test_a_local_hugging_face_classifier_is_a_target(cli, tiny, tmp_path):
     finally:
         clf.model.hf.config.num_labels = 2
     one_line_error(*cli("eval", f"hf:{three}", "--corpus", corpus, "--split", "all")[::2], "3 classes", "has 2")
+
+
+def test_a_text_longer_than_the_model_is_cut_and_said_once(tiny, capsys):
+    clf, tokenizer = tiny
+    long_text = " ".join(["unforgettable"] * 40)  # several pieces a word: far past 62 pieces
+    probs = clf.predict_proba([long_text, long_text + " again"])
+    clf.predict_proba([long_text])
+    err = capsys.readouterr().err
+    assert err.count("cut to fit the model") == 1 and torch.isfinite(probs).all()
+    cut = tokenizer(long_text, truncation=True, max_length=clf.model.max_pieces + 2, return_tensors="pt")
+    assert torch.allclose(probs[0], clf.model.hf(**cut).logits.softmax(-1)[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_minilm_fine_tuned_on_real_snippets_is_attacked(cli, tmp_path):
+    """The real MiniLM: fine-tuned one epoch on 600 Rotten Tomatoes snippets, then attacked."""
+    from advtext.text.corpora import load_corpus
+
+    train = load_corpus("rotten-tomatoes")["train"]
+    corpus = tmp_path / "rt.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "label": y}) + "\n"
+                              for t, y in zip(train["text"][:600], train["label"][:600])))
+    run = tmp_path / "minilm"
+    code, _, err = cli("train", "--corpus", corpus, "--model", "minilm", "--epochs", "1", "--batch-size", "32",
+                       "--max-len", "40", "--out", run)
+    assert code == 0, err
+    out = tmp_path / "a.jsonl"
+    code, _, err = cli("attack", run, "--corpus", corpus, "--split", "test", "--n", "20", "--method", "greedy",
+                       "--dictionary", "wordnet", "--min-similarity", "0.8", "--out", out)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    wins = [r for r in records if r["status"] == "succeeded"]
+    assert len(records) == 20 and wins and all(r["quality"]["similarity"] >= 0.8 for r in wins)
+    again = TextClassifier.load(run, "cpu").predict_proba([r["adversarial"] for r in wins]).argmax(-1).tolist()
+    assert again == [r["pred_after"] for r in wins]

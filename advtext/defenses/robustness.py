@@ -37,6 +37,7 @@ class AttackSpec:
     min_words: int = 0
     polarity_guard: bool = False
     min_similarity: float | None = None
+    measure_similarity: bool = True
 
     @property
     def name(self) -> str:
@@ -45,7 +46,7 @@ class AttackSpec:
 
 def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
                   max_change: float | None, min_words: int = 0, polarity_guard: bool = False,
-                  min_similarity: float | None = None) -> list[AttackSpec]:
+                  min_similarity: float | None = None, measure_similarity: bool = True) -> list[AttackSpec]:
     """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``."""
     specs = []
     for method in filter(None, (m.strip() for m in methods.split(","))):
@@ -54,7 +55,7 @@ def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
         for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
             parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
             specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words, polarity_guard,
-                                    min_similarity))
+                                    min_similarity, measure_similarity))
     if not specs:
         raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
     return specs
@@ -148,12 +149,14 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words,
-                              min_similarity=spec.min_similarity, seed=seed)
+                              min_similarity=spec.min_similarity, measure_similarity=spec.measure_similarity,
+                              seed=seed)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
               "max_change": spec.max_change, "min_words": spec.min_words, "protect_stopwords": spec.protect_stopwords,
-              "pos": False, "polarity_guard": spec.polarity_guard, "min_similarity": spec.min_similarity, "seed": seed}
+              "pos": False, "polarity_guard": spec.polarity_guard, "min_similarity": spec.min_similarity,
+              "measure_similarity": spec.measure_similarity, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
                         records_path(records_dir, run, spec), config, batch_size)
 

@@ -34,8 +34,8 @@ class AttackSettings:
     step_size: float | None = None
     theta: float = 1.0
     gamma: float = 0.145
-    saturation: float = 0.01
-    saliency: str = "logits"
+    saturation: float = 0.0
+    saliency: str = "probs"
     lbfgs_steps: int = 5
     seed: int = 0
     chunk_size: int | None = 1000

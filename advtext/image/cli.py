@@ -128,11 +128,11 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
               help="JSMA change per feature: +1 increasing, -1 decreasing variant")
 @click.option("--gamma", type=float, default=0.145, show_default=True,
               help="JSMA maximum fraction of features changed (Papernot 2016: 14.5%)")
-@click.option("--saturation", type=float, default=0.01, show_default=True,
+@click.option("--saturation", type=float, default=0.0, show_default=True,
               help="JSMA: features within this fraction of the box from the edge they move toward leave the "
-                   "search domain; the paper's rule is 0 (only features at the edge leave)")
-@click.option("--saliency", type=click.Choice(["logits", "probs"]), default="logits", show_default=True,
-              help="JSMA: differentiate the logits, or the softmax probabilities (the paper's JSMA-F)")
+                   "search domain; 0 is the paper's rule (only features at the edge leave), torchattacks uses 0.01")
+@click.option("--saliency", type=click.Choice(["logits", "probs"]), default="probs", show_default=True,
+              help="JSMA: differentiate the softmax probabilities (the paper's JSMA-F) or the logits (torchattacks)")
 @click.option("--goal", default="untargeted", show_default=True, help="untargeted, targeted:T or source-target:S:T")
 @click.option("--all-targets", is_flag=True, help="attack every sample toward each of the other classes")
 @click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,

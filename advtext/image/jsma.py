@@ -3,9 +3,9 @@ learning in adversarial settings), batched over samples.
 
 Each iteration takes the forward derivative from the engine: for every row, the gradients of the
 target's output (``alpha``) and of the sum of the other classes' outputs (``beta``), two backward
-passes for the whole batch. The outputs are the logits (``saliency="logits"``, the default, as
-torchattacks takes them) or the softmax probabilities (``"probs"``, the paper's JSMA-F, where
-``beta = -alpha`` since the probabilities sum to 1). The pair search scores feature pairs (p, q) of
+passes for the whole batch. The outputs are the softmax probabilities (``saliency="probs"``, the
+default: the paper's JSMA-F, where ``beta = -alpha`` since the probabilities sum to 1) or the logits
+(``"logits"``, as torchattacks takes them). The pair search scores feature pairs (p, q) of
 every row at once on the device: ``(a_p + a_q) * |b_p + b_q|`` where the signs fit the variant
 (increasing: alpha > 0 > beta; decreasing: alpha < 0 < beta), written as a product of two clamps so
 that pairs of the wrong signs score 0; features out of the search domain are masked by infinities.
@@ -27,7 +27,7 @@ from advtext.image.fgsm import ModelFn
 SALIENCY = ("logits", "probs")
 
 
-def check_jsma_args(theta: float, gamma: float, saturation: float = 0.01, saliency: str = "logits") -> None:
+def check_jsma_args(theta: float, gamma: float, saturation: float = 0.0, saliency: str = "probs") -> None:
     """theta: signed change per feature in units of the box, nonzero, |theta| <= 1; gamma in (0, 1];
     saturation in [0, 1); saliency one of ``SALIENCY``.
     """
@@ -111,17 +111,17 @@ def forward_derivative(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor,
 
 
 def jsma(model_fn: ModelFn, x: torch.Tensor, target: torch.Tensor, theta: float = 1.0, gamma: float = 0.145,
-         clip_min: float = 0.0, clip_max: float = 1.0, saturation: float = 0.01, saliency: str = "logits",
+         clip_min: float = 0.0, clip_max: float = 1.0, saturation: float = 0.0, saliency: str = "probs",
          chunk_size: int | None = None) -> torch.Tensor:
     """Targeted JSMA on a batch: ``x`` (B, ...) pushed toward ``target`` (B,); returns the adversarials.
 
     ``theta > 0`` is the increasing variant (features raised by ``theta * (clip_max - clip_min)``),
     ``theta < 0`` the decreasing one. At most ``floor(gamma * n)`` features of a row change (two per
     iteration). A feature leaves the search domain once it is within ``saturation`` (a fraction of
-    the box) of the edge it moves toward. The paper's rule is ``saturation=0`` (only a feature at the
-    edge leaves); the default 0.01 is torchattacks': MNIST strokes hold many pixels at 253/255 or
-    254/255, and raising those would spend the L0 budget for nothing. ``saliency`` picks the outputs
-    differentiated (see the module docstring).
+    the box) of the edge it moves toward. The default is the paper's rule, ``saturation=0`` (only a
+    feature at the edge leaves); torchattacks uses 0.01, since MNIST strokes hold many pixels at 253/255
+    or 254/255. ``saliency`` picks the outputs differentiated (see the module docstring); the defaults
+    (the paper's JSMA-F) reached more targets with fewer pixels than torchattacks' settings on MNIST.
     """
     check_jsma_args(theta, gamma, saturation, saliency)
     shape, increase = x.shape, theta > 0

@@ -41,7 +41,8 @@ SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 class AttackSettings:
     """``max_change``: at most this fraction of a sentence's words (None: every word once, as in the paper),
     a hard cap unless ``min_words`` (a floor, like A2T's minimum) allows more. ``min_similarity``: the
-    sentence similarity every candidate text must keep (checked by the caller's ``Accept``; None: no check).
+    sentence similarity every candidate text must keep (checked by the caller's ``Accept``; None: no check);
+    ``measure_similarity``: whether the records carry each text's similarity (MiniLM; the costliest figure).
     Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
     first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass."""
 
@@ -49,6 +50,7 @@ class AttackSettings:
     max_change: float | None = None
     min_words: int = 0
     min_similarity: float | None = None
+    measure_similarity: bool = True
     top_positions: int = 6
     words_per_position: int = 1
     verify: int = 6

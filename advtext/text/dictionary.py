@@ -173,8 +173,11 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
         neighbours = [[z for z in zs if pos[z] & pos[w] or pos[z] == pos[w]] for w, zs in enumerate(neighbours)]
     word_class = allowed_by_class = None
     if polarity_guard:
-        from advtext.text.polarity import substitution_allowed, vocabulary_valence
+        from advtext.text.polarity import negation_mask, substitution_allowed, vocabulary_valence
 
+        negations = negation_mask(vocab)  # never changed, never inserted
+        protected |= negations
+        allowed &= ~negations
         val = vocabulary_valence(vocab)
         if neighbours is not None:
             neighbours = [[z for z in zs if substitution_allowed(val[w], val[z])] for w, zs in enumerate(neighbours)]

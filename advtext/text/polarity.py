@@ -4,8 +4,10 @@ data/vader by ``make setup``), and the polarity guard built on it.
 A word's valence is its mean human rating in the lexicon, from -4 (most negative) to +4; a word the
 lexicon does not hold has none (0). A substitution breaks polarity when the new word carries the
 opposite sign of the old word's valence ("delightfully" +2.7 -> "insipid" -2.0), or strong sentiment
-(|valence| >= ``STRONG``) where the old word had none ("movie" -> "awful" -2.0). The polarity guard
-forbids such substitutions in the attack; the quality figures count the ones an attack made.
+(|valence| >= ``STRONG``) where the old word had none ("movie" -> "awful" -2.0), or when it removes
+or brings in a negation ("never" -> "everything" turns the sentence around whatever the lexicon
+says). The polarity guard forbids such substitutions in the attack (negations are never changed
+nor inserted); the quality figures count the ones an attack made.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from advtext.errors import AdvtextError
 from advtext.text.tokenizer import Vocabulary
 
 STRONG = 1.0  # VADER: "fine" 0.8 and "okay" 0.9 are mild; "good" 1.9 and "dull" -1.7 are not
+NEGATIONS = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "cannot",
+                       "without", "hardly", "barely", "scarcely", "seldom", "rarely"})
 LEXICON = ("vader", "vader_lexicon.txt")
 
 
@@ -35,6 +39,17 @@ def lexicon() -> dict[str, float]:
             raise AdvtextError(f"{'/'.join(LEXICON)} line {n} is not `word<TAB>valence`: run `make setup` "
                                "again to fetch it") from None
     return valence
+
+
+def is_negation(word: str) -> bool:
+    """Whether the word negates what follows it (a contraction such as "doesn't" included)."""
+    word = word.lower()
+    return word in NEGATIONS or word.endswith("n't")
+
+
+def negation_mask(vocab: Vocabulary) -> torch.Tensor:
+    """Which vocabulary words are negations (V,)."""
+    return torch.tensor([is_negation(w) for w in vocab.itos])
 
 
 def valence(word: str) -> float:
@@ -56,4 +71,6 @@ def substitution_allowed(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
 
 def breaks_polarity(old: str, new: str) -> bool:
     """Whether replacing the word ``old`` by ``new`` breaks polarity (see the module docstring)."""
+    if is_negation(old) or is_negation(new):
+        return True
     return not bool(substitution_allowed(torch.tensor(valence(old)), torch.tensor(valence(new))))

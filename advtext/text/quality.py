@@ -40,7 +40,7 @@ def quality_summary(successes: list[dict]) -> dict:
     per_text = [change_figures(r["changes"]) for r in successes]
     share = lambda n, d: n / d if d else None  # noqa: E731
     used = Counter(c["new"].lower() for c in changes)
-    similarity = [r["quality"]["similarity"] for r in successes if "similarity" in r.get("quality", {})]
+    similarity = [r["quality"]["similarity"] for r in successes if r.get("quality", {}).get("similarity") is not None]
     return {
         "mean_similarity": sum(similarity) / len(similarity) if similarity else None,
         "texts_with_polarity_break": share(sum(f["polarity_breaks"] > 0 for f in per_text), len(per_text)),

@@ -211,8 +211,9 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     tokens = [toks[: clf.max_len] for toks in all_tokens]
     ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
     usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
-    encoder = sentence_encoder(str(clf.device))
     threshold = attack.settings.min_similarity
+    measured = attack.settings.measure_similarity or threshold is not None
+    encoder = sentence_encoder(str(clf.device)) if measured else None
     accept = None if threshold is None else similarity_check(encoder, [tokens[i] for i in usable], clf.vocab,
                                                              threshold)
     outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],
@@ -227,9 +228,12 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     unknown = [i for i in range(len(texts)) if i not in outcomes]
     unknown_probs = dict(zip(unknown, clf.predict_proba([texts[i] for i in unknown]).tolist())) if unknown else {}
     seconds = (time.perf_counter() - start) / len(texts)
-    changed = [i for i in outcomes if outcomes[i].changed]  # the others keep their text: similarity 1
-    similarity = dict(zip(changed, encoder.similarity([texts[i] for i in changed],
-                                                      [adversarial[i][0] for i in changed]).tolist()))
+    # each text's sentence similarity to its original (1 for a text left as it was; none when not measured)
+    similarity = {} if encoder is None else dict.fromkeys(range(len(texts)), 1.0)
+    changed = [i for i in outcomes if outcomes[i].changed and encoder is not None]
+    if changed:
+        similarity.update(zip(changed, encoder.similarity([texts[i] for i in changed],
+                                                          [adversarial[i][0] for i in changed]).tolist()))
     records = []
     for i, text in enumerate(texts):
         record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
@@ -237,7 +241,8 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             probs = _round(unknown_probs[i])
             pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
-                          words_changed=0, quality={**change_figures([]), "similarity": 1.0}, pred_before=pred,
+                          words_changed=0, quality={**change_figures([]), "similarity": similarity.get(i)},
+                          pred_before=pred,
                           probs_before=probs, pred_after=pred, probs_after=probs, forwards=1, backwards=0,
                           seconds=round(seconds, 5))
             records.append(record)
@@ -253,7 +258,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             status, reason = FAILED, "the rewritten text does not tokenise into the attacked words"
         elif status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
             status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
-        sim = round(similarity.get(i, 1.0), 4)
+        sim = None if i not in similarity else round(similarity[i], 4)
         if status == SUCCEEDED and threshold is not None and sim < threshold:
             status, reason = FAILED, f"the rewritten text's similarity {sim:.3f} is below --min-similarity"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),

@@ -78,8 +78,10 @@ def sentence_encoder(device: str = "cpu") -> SentenceEncoder:
     return SentenceEncoder(device)
 
 
-def check_min_similarity(value: float | None) -> None:
-    """``--min-similarity`` must be a cosine threshold in [0, 1]."""
+def check_min_similarity(value: float | None, measured: bool = True) -> None:
+    """``--min-similarity`` must be a cosine threshold in [0, 1], and needs the similarity measured."""
     if value is not None and not 0 <= value <= 1:
         raise AdvtextError(f"--min-similarity {value} is outside [0, 1]: it is a cosine similarity threshold, e.g. "
                            "0.84 (TextFooler) or 0.9 (A2T)")
+    if value is not None and not measured:
+        raise AdvtextError("--min-similarity needs the similarity measured: drop --no-similarity")
