@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from commands import ROOT, advtext, pct
+
 RUNS = ROOT / "runs" / "bench-harden"
 
 CORPORA = {
@@ -40,16 +39,6 @@ ROWS = [  # name, command, extra arguments
 TRAINED_ON = "greedy/wordnet"
 ATTACKS = [("greedy", "wordnet"), ("papernot", "wordnet"), ("greedy", "glove-safe:0.7"), ("greedy", "vocab"),
            ("papernot", "vocab")]
-
-
-def advtext(*args: str) -> str:
-    print("$ advtext " + " ".join(args), flush=True)
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def bench_corpus(corpus: str, n: int) -> list[str]:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from commands import ROOT, advtext
+
 RUNS = ROOT / "runs" / "bench"
 
 ROWS = [
@@ -29,12 +27,6 @@ ROWS = [
      ["--corpus", "rotten-tomatoes", "--model", "cnn", "--max-len", "60", "--epochs", "4", "--dropout", "0.5",
       "--glove", "--vocab-size", "8000"], None, ">= 76% (TextAttack cnn-mr 76.8%)"),
 ]
-
-
-def advtext(*args: str) -> str:
-    cmd = [sys.executable, str(ROOT / "cli.py"), *args]
-    print("$ advtext " + " ".join(args), flush=True)
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
 def main() -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from commands import ROOT, advtext, pct
+
 sys.path.insert(0, str(ROOT))
 
 from advtext.metrics import attack_summary  # noqa: E402
@@ -38,16 +37,6 @@ SETTINGS = [  # name, attack arguments
     ("greedy, whole vocabulary, similarity >= 0.84, polarity guard",
      ["--method", "greedy", "--dictionary", "vocab", "--min-similarity", "0.84", "--polarity-guard"]),
 ]
-
-
-def advtext(*args: str) -> str:
-    print("$ advtext " + " ".join(args), flush=True)
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:
