@@ -481,6 +481,9 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.similarity import check_min_similarity
 
     check_min_similarity(min_similarity, measure_similarity)
+    if min_words and max_change is None:
+        raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
+                           "change): drop --min-words or add --max-change")
     clf = TextClassifier.load(run, device)
     goal = parse_goal(goal_spec, clf.num_classes)
     if input_file is not None:
@@ -574,11 +577,12 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     order = draw(len(texts), seed)
     source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(first.info),
               "texts_sha256": texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])}
+    for _, clf in loaded:  # the split's classes, not only those of the texts drawn
+        check_corpus_classes(clf, labels, corpus)
     order = order[:limit]
     texts, labels, keys = [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order]
-    for run, clf in loaded:
+    for run in runs:
         warn_if_seen(run, texts, split)
-        check_corpus_classes(clf, labels, corpus)
     for _, clf in [*loaded, *([source_run] if source_run else [])]:
         clf.cover(texts)  # a word-piece model's vocabulary takes in the words to attack first
     with tempfile.TemporaryDirectory() as scratch:

@@ -397,7 +397,8 @@ def test_skip_reasons(sample, wordnet_protected, tmp_path):
     for r in every:
         if r["status"] == "skipped":
             assert r["changes"] == [] and r["words_changed"] == 0 and r["adversarial"] == r["original"]
-            assert r["pred_after"] == r["pred_before"] and r["probs_after"] == r["probs_before"]
+            assert r["pred_after"] == r["pred_before"]  # the same text classified again (another batch: 1e-6)
+            assert r["probs_after"] == pytest.approx(r["probs_before"], abs=1e-5)
         elif r["status"] == "succeeded":
             assert r["reason"] == ""
     assert sum(r["status"] == "skipped" for r in every) >= 8 + 8 + 8 + 1

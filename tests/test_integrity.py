@@ -176,3 +176,9 @@ def test_stats_title_states_the_word_cap_and_floor():
     assert constraints_said({"max_change": 0.05, "min_words": 1, "protect_stopwords": True, "pos": False}) == \
         " (max-change 0.05, min-words 1, stopwords kept)"
     assert constraints_said({"max_change": None, "min_words": 0}) == ""
+
+
+def test_min_words_without_max_change_is_refused(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--min-words", "2", "--out",
+                        tmp_path / "a.jsonl")[::2], "--min-words", "--max-change")

@@ -180,3 +180,15 @@ def test_minilm_fine_tuned_on_real_snippets_is_attacked(cli, tmp_path):
     assert len(records) == 20 and wins and all(r["quality"]["similarity"] >= 0.8 for r in wins)
     again = TextClassifier.load(run, "cpu").predict_proba([r["adversarial"] for r in wins]).argmax(-1).tolist()
     assert again == [r["pred_after"] for r in wins]
+
+
+def test_a_tokenizer_that_does_not_cut_at_words_is_refused(cli, tiny, tmp_path):
+    """A cased tokenizer sees "UNWATCHABLE" otherwise than advtext's lower-cased words: refused, one line."""
+    from test_bad_input import one_line_error
+    from transformers import BertTokenizerFast
+
+    folder = save_tiny(tiny, tmp_path / "cased", tokenizer=False)
+    BertTokenizerFast.from_pretrained(str(minilm_path()), do_lower_case=False).save_pretrained(folder)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(TEXTS)))
+    one_line_error(*cli("eval", f"hf:{folder}", "--corpus", corpus, "--split", "all")[::2], "does not cut text")

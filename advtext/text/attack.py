@@ -11,7 +11,8 @@ sequences for recurrent neural networks), batched over sentences, in two modes:
 
 Rows that finish leave the working batch, so the slowest sentence does not set the cost of all.
 A caller may add a check of whole candidate texts (``Accept``, e.g. sentence similarity): a
-substitution it refuses is not made (papernot) or not verified (greedy), and its position counts as tried.
+substitution it refuses is not made (papernot: its position counts as tried) or not verified
+(greedy: its position stays open unless no candidate of the step passed).
 Position choices draw from one random generator per sentence (seeded by the attack seed and the
 sentence's key), so batched and one-at-a-time runs make the same choices.
 """
@@ -28,7 +29,7 @@ from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
-from advtext.text.models import LSTMClassifier, logits_from_words, substitution_logits
+from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
@@ -71,13 +72,6 @@ class Outcome:
     reason: str = ""
 
 
-def _substituted(ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor, word: torch.Tensor) -> torch.Tensor:
-    """``ids[row]`` with the word at ``pos`` replaced by ``word`` (all (N,))."""
-    cand = ids[row].clone()
-    cand[torch.arange(len(row), device=ids.device), pos] = word
-    return cand
-
-
 def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -> torch.Tensor:
     """Random position priorities (B, width), one generator per sentence: independent of batching.
 
@@ -109,6 +103,10 @@ class SequenceAttack:
             raise AdvtextError(f"unknown attack method {settings.method!r}: use one of {', '.join(METHODS)}")
         self.model, self.goal, self.settings = model, goal, settings
         self.table = model.embedding.weight.detach()
+        if len(dictionary.allowed) != len(self.table):
+            raise AdvtextError(f"the dictionary covers {len(dictionary.allowed)} words but the model's vocabulary has "
+                               f"{len(self.table)}: build the dictionary after the texts are given to the model "
+                               "(TextClassifier.cover)")
         self.device = self.table.device
         self.dictionary = dictionary.to(self.device)
         self.allowed_ids = self.dictionary.allowed.nonzero().flatten()
@@ -211,7 +209,7 @@ class SequenceAttack:
         sub = self.sign_substitutes(ids, grad, pos)
         row = (sub >= 0).nonzero().flatten()
         if accept is not None and len(row):
-            ok = accept(row, _substituted(ids, row, pos[row], sub[row]))
+            ok = accept(row, substituted(ids, row, pos[row], sub[row]))
             sub[row[~ok]] = -1
         return pos[:, None], sub, 0, None
 
@@ -232,7 +230,7 @@ class SequenceAttack:
         valid = torch.isfinite(cand_gain)
         row, slot = valid.nonzero(as_tuple=True)
         if accept is not None and len(row):  # the whole candidate texts checked before any forward pass
-            ok = accept(row, _substituted(ids, row, pos[row, slot], sub[row, slot]))
+            ok = accept(row, substituted(ids, row, pos[row, slot], sub[row, slot]))
             valid[row[~ok], slot[~ok]] = False
             row, slot = row[ok], slot[ok]
         logits = substitution_logits(self.model, ids, row, pos[row, slot], sub[row, slot], hidden)

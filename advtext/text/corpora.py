@@ -142,20 +142,20 @@ def _csv_rows(text: str, path: Path, delimiter: str) -> list[dict]:
     into one text) is named with the line it opens on."""
     csv.field_size_limit(2**31 - 1)  # reviews can be long
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    rows, row_start = [], 2
+    rows, row_start, last_start = [], 2, 2
     try:
         for row in reader:
             rows.append(row)
-            if None in row.values():  # fewer fields than the header: perhaps a quote left open
-                try:
-                    list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
-                except csv.Error as e:
-                    if "unexpected end of data" in str(e):
-                        raise AdvtextError(f"{path} line {row_start}: a quoted field opens there and never closes "
-                                           "(a missing \"): fix the quoting or re-export the file") from None
-            row_start = reader.line_num + 1
+            last_start, row_start = row_start, reader.line_num + 1
     except csv.Error as e:
         raise AdvtextError(f"{path} is not a readable CSV ({e}): fix or re-export it") from None
+    if rows and None in rows[-1].values():  # an open quote swallows the rest of the file into the last row
+        try:
+            list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise AdvtextError(f"{path} line {last_start}: a quoted field opens there and never closes "
+                                   "(a missing \"): fix the quoting or re-export the file") from None
     return rows
 
 

@@ -179,8 +179,10 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
         protected |= negations
         allowed &= ~negations
         val = vocabulary_valence(vocab)
-        if neighbours is not None:
-            neighbours = [[z for z in zs if substitution_allowed(val[w], val[z])] for w, zs in enumerate(neighbours)]
+        if neighbours is not None:  # one masked operation over every (word, candidate) pair
+            lists = _pad(neighbours)
+            keep = (lists >= 0) & substitution_allowed(val[:, None], val[lists.clamp(min=0)])
+            neighbours = [row[ok].tolist() for row, ok in zip(lists, keep)]
         else:  # the rule depends on the replaced word only through the sign of its valence
             word_class = (torch.sign(val) + 1).long()
             allowed_by_class = substitution_allowed(torch.tensor([-1.0, 0.0, 1.0])[:, None], val[None]) & allowed

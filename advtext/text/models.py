@@ -148,12 +148,17 @@ class LSTMClassifier(nn.Module):
         return self.fc(self.dropout(pooled))
 
 
+def substituted(ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor, word: torch.Tensor) -> torch.Tensor:
+    """``ids[row]`` with the word at ``pos`` replaced by ``word`` (all (N,))."""
+    trial = ids[row].clone()
+    trial[torch.arange(len(row), device=ids.device), pos] = word
+    return trial
+
+
 def full_substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,
                              word: torch.Tensor) -> torch.Tensor:
     """Logits of ``ids[row]`` with ``ids[row, pos] = word``, by full forward passes (any model)."""
-    trial = ids[row].clone()
-    trial[torch.arange(len(row), device=ids.device), pos] = word
-    return model(trial)
+    return model(substituted(ids, row, pos, word))
 
 
 def substitution_logits(model: nn.Module, ids: torch.Tensor, row: torch.Tensor, pos: torch.Tensor,

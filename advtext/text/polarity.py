@@ -73,4 +73,5 @@ def breaks_polarity(old: str, new: str) -> bool:
     """Whether replacing the word ``old`` by ``new`` breaks polarity (see the module docstring)."""
     if is_negation(old) or is_negation(new):
         return True
-    return not bool(substitution_allowed(torch.tensor(valence(old)), torch.tensor(valence(new))))
+    v_old, v_new = valence(old), valence(new)
+    return v_old * v_new < 0 or (v_old == 0 and abs(v_new) >= STRONG)

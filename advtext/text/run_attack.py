@@ -135,6 +135,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
                  goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
                  batch_size: int = 128) -> list[dict]:
     """Attack every text not yet in ``out``, append its record, and return the records of ``keys``."""
+    clf.cover(texts)  # a word-piece model takes in the words first (the dictionary was built for them too)
     if any(not 0 <= y < clf.num_classes for y in labels):
         bad = next(y for y in labels if not 0 <= y < clf.num_classes)
         raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")

@@ -96,14 +96,10 @@ class WordPieceClassifier(nn.Module):
     def add_words(self, new_words: Sequence[str]) -> None:
         """Append the pieces of ``new_words`` (in vocabulary order) to the table: ``<pad>`` has none,
         ``<unk>`` is the tokenizer's unknown piece."""
-        pieces = []
-        for w in new_words:
-            if w == PAD:
-                pieces.append([])
-            elif w == UNK:
-                pieces.append([self.tokenizer.unk_token_id])
-            else:
-                pieces.append(self.tokenizer(w, add_special_tokens=False)["input_ids"] or [self.tokenizer.unk_token_id])
+        new_words = list(new_words)
+        unk = self.tokenizer.unk_token_id
+        tokenized = self.tokenizer(new_words, add_special_tokens=False)["input_ids"] if new_words else []
+        pieces = [[] if w == PAD else [unk] if w == UNK else (p or [unk]) for w, p in zip(new_words, tokenized)]
         width = max([self.piece_table.shape[1], *map(len, pieces)])
         table = torch.zeros(len(pieces), width, dtype=torch.long)
         for i, p in enumerate(pieces):
@@ -170,6 +166,21 @@ def minilm_classifier(cfg, vocab: Vocabulary, pretrained: bool) -> WordPieceClas
     return WordPieceClassifier(cfg, hf, tokenizer, vocab)
 
 
+PROBE = "Wonderful, UNWATCHABLE film -- it's Kubrick's best? No: 2 stars."
+
+
+def check_word_pieces(tokenizer, path: Path) -> None:
+    """advtext joins the pieces of each (lower-cased) word alone; the tokenizer must cut a text the same way,
+    as an uncased WordPiece (BERT-style) tokenizer does. Cased and byte-level BPE tokenizers are refused."""
+    from advtext.text.tokenizer import words
+
+    whole = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
+    by_word = [p for w in words(PROBE) for p in tokenizer(w, add_special_tokens=False)["input_ids"]]
+    if whole != by_word:
+        raise AdvtextError(f"hf:{path}: its tokenizer does not cut text at advtext's lower-cased words (a cased or "
+                           "byte-level BPE tokenizer?): advtext reads uncased BERT-style classifiers for now")
+
+
 def load_hf_directory(path: str | Path, device: torch.device):
     """A user's local Hugging Face sequence classifier (config.json, weights, tokenizer) as a ``TextClassifier``
     whose vocabulary starts with the tokenizer's whole words."""
@@ -198,6 +209,7 @@ def load_hf_directory(path: str | Path, device: torch.device):
         hf = tf.AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as e:
         raise AdvtextError(f"hf:{path}: the weights cannot be read ({type(e).__name__}): check the folder") from None
+    check_word_pieces(tokenizer, path)
     whole = sorted(w for w in tokenizer.get_vocab() if w.isalpha() and w.isascii())
     vocab = Vocabulary([PAD, UNK, *whole])
     cfg = ModelConfig(architecture="hf", vocab_size=len(vocab), num_classes=config.num_labels,
