@@ -182,3 +182,17 @@ def test_min_words_without_max_change_is_refused(cli, small_clf, tmp_path):
     run, _ = small_clf
     one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--min-words", "2", "--out",
                         tmp_path / "a.jsonl")[::2], "--min-words", "--max-change")
+
+
+def test_an_attack_file_of_an_older_advtext_is_named_so(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    texts = tmp_path / "t.txt"
+    texts.write_text("a fine film\nthe plot is a dull mess\n")
+    out = tmp_path / "a.jsonl"
+    code, _, err = cli("attack", run, "--input", texts, "--out", out)
+    assert code == 0, err
+    header, *rest = out.read_text().splitlines()
+    old = json.loads(header)
+    del old["advtext_attack"]["texts_sha256"]
+    out.write_text("\n".join([json.dumps(old), *rest]) + "\n")
+    one_line_error(*cli("attack", run, "--input", texts, "--out", out)[::2], "older advtext")

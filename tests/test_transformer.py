@@ -192,3 +192,22 @@ def test_a_tokenizer_that_does_not_cut_at_words_is_refused(cli, tiny, tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(TEXTS)))
     one_line_error(*cli("eval", f"hf:{folder}", "--corpus", corpus, "--split", "all")[::2], "does not cut text")
+
+
+def test_words_past_the_models_positions_are_never_changed(tiny, tmp_path):
+    """Pieces past the model's length are cut: changing those words could not move the model, so the attack
+    leaves them alone."""
+    from advtext.text.attack import AttackSettings
+    from advtext.text.dictionary import build_dictionary
+    from advtext.text.run_attack import attack_texts
+
+    clf, _ = tiny
+    text = " ".join(["unforgettable", "film", "meh", "cast"] * 12)  # about 90 pieces, 62 fit
+    clf.cover([text])
+    ids = pad_ids(clf.token_ids([text]))
+    visible = int(clf.model.visible_words(ids).sum())
+    assert 0 < visible < ids.shape[1]
+    records = attack_texts(clf, [text], [int(clf.predict_proba([text]).argmax())], [0], Misclassification(),
+                           build_dictionary("vocab", clf.vocab), AttackSettings(method="papernot", seed=3),
+                           tmp_path / "a.jsonl", {"method": "papernot"})
+    assert records[0]["changes"] and all(c["position"] < visible for c in records[0]["changes"])

@@ -145,8 +145,12 @@ class SequenceAttack:
         return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
 
     def changeable(self, ids: torch.Tensor) -> torch.Tensor:
-        """Positions (B, T) the dictionary lets the attack change: real, unprotected words with a substitute."""
-        return (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
+        """Positions (B, T) the dictionary lets the attack change: real, unprotected words with a substitute (and,
+        for a word-piece model, words that fit in its positions)."""
+        open_positions = (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
+        if hasattr(self.model, "visible_words"):
+            open_positions &= self.model.visible_words(ids)
+        return open_positions
 
     def sign_substitutes(self, ids: torch.Tensor, grad: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Papernot's substitute at position ``pos`` (b,) of each row: the dictionary word whose embedding

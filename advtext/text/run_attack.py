@@ -176,6 +176,9 @@ def _check_same_configuration(out: Path, previous: dict | None, config: dict) ->
                   if k not in NOT_COMPARED and previous.get(k) != config.get(k))
     if not diff:
         return
+    if "texts_sha256" in config and "texts_sha256" not in previous:
+        raise AdvtextError(f"{out} was written by an older advtext, whose header does not say which texts it drew "
+                           "from: choose another --out, or delete the file to start again")
     if "weights_sha256" in diff and previous.get("weights_sha256") and config.get("weights_sha256"):
         raise AdvtextError(f"{out} was begun on other weights of the model (it was retrained since): choose "
                            "another --out, or delete the file to start again")
@@ -215,8 +218,8 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     threshold = attack.settings.min_similarity
     measured = attack.settings.measure_similarity or threshold is not None
     encoder = sentence_encoder(str(clf.device)) if measured else None
-    accept = None if threshold is None else similarity_check(encoder, [tokens[i] for i in usable], clf.vocab,
-                                                             threshold)
+    accept = None if threshold is None else similarity_check(encoder, [texts[i] for i in usable],
+                                                             [tokens[i] for i in usable], clf.vocab, threshold)
     outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],
                                            [keys[i] for i in usable], accept))) if usable else {}
     adversarial = {}
@@ -271,17 +274,16 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     return records
 
 
-def similarity_check(encoder: SentenceEncoder, tokens: list[list[Token]], vocab: Vocabulary, threshold: float):
-    """An ``Accept`` for ``SequenceAttack.run``: a candidate text (the batch's words, the changed ones from the
-    vocabulary, joined by spaces) must keep a sentence similarity of at least ``threshold`` to its original."""
-    originals = encoder.encode([" ".join(t.text for t in toks) for toks in tokens])
+def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[list[Token]], vocab: Vocabulary,
+                     threshold: float):
+    """An ``Accept`` for ``SequenceAttack.run``: a candidate, rewritten into the text it would make (as the record
+    will be), must keep a sentence similarity of at least ``threshold`` to its original text."""
+    originals = encoder.encode(texts)
 
     def accept(rows: torch.Tensor, candidates: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
-        texts = []
-        for r, cand, ch in zip(rows.tolist(), candidates.tolist(), changed.tolist()):
-            toks = tokens[r]
-            texts.append(" ".join(vocab.itos[cand[j]] if ch[j] else toks[j].text for j in range(len(toks))))
-        sims = (encoder.encode(texts) * originals[rows.cpu()]).sum(-1)
+        rewritten = [adversarial_text(texts[r], tokens[r], cand, ch.nonzero().flatten().tolist(), vocab)[0]
+                     for r, cand, ch in zip(rows.tolist(), candidates.tolist(), changed.cpu())]
+        sims = (encoder.encode(rewritten) * originals[rows.cpu()]).sum(-1)
         return (sims >= threshold).to(rows.device)
 
     return accept

@@ -135,6 +135,10 @@ class WordPieceClassifier(nn.Module):
         attention = torch.arange(width, device=ids.device)[None] < (kept + 2)[:, None]
         return input_ids, attention.long(), row, word, place + 1
 
+    def visible_words(self, ids: torch.Tensor) -> torch.Tensor:
+        """Which words (B, T) have all their pieces within the model's positions (the others are cut)."""
+        return self.piece_count[ids].cumsum(1) <= self.max_pieces
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         input_ids, attention, *_ = self._layout(ids)
         return self.hf(input_ids=input_ids, attention_mask=attention).logits
