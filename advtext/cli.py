@@ -84,15 +84,10 @@ def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
 
 
 def check_corpus_classes(clf, labels, corpus: str) -> None:
-    """The labels must be classes of the model; a Hugging Face model (whose head advtext did not train) must
-    have exactly the corpus's classes."""
-    top = max(labels)
-    if top >= clf.num_classes:
-        raise AdvtextError(f"{corpus} has labels up to {top} but the model has {clf.num_classes} classes: "
-                           "measure it on a corpus with the same classes")
-    if clf.config.architecture == "hf" and top + 1 != clf.num_classes:
-        raise AdvtextError(f"the model has {clf.num_classes} classes but {corpus} has {top + 1}: give a corpus "
-                           "labelled with the model's classes")
+    """A corpus split's labels fit the model (exactly its classes for a Hugging Face model)."""
+    from advtext.text.classifier import check_labels_fit
+
+    check_labels_fit(clf.num_classes, labels, corpus, exact=clf.config.architecture == "hf")
 
 
 def draw(n: int, seed: int, keep=None) -> list[int]:
@@ -603,15 +598,14 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
 
 def read_user_texts(path: Path, text_column: str, label_column: str, empty: str, clf) -> tuple[list, list]:
     """Texts from a .txt (one per line) or .csv/.jsonl file; labels from the file or the model."""
+    from advtext.text.classifier import check_labels_fit
     from advtext.text.corpora import is_record_file, labeled_examples, read_records, read_text_file
 
     if is_record_file(path):
         rows = read_records(path)
         if rows and label_column in rows[0]:
             texts, labels = labeled_examples(rows, str(path), text_column, label_column, empty, all_classes=False)
-            if max(labels) >= clf.num_classes:
-                raise AdvtextError(f"{path}: label {max(labels)} out of range, the model has classes "
-                                   f"0..{clf.num_classes - 1}")
+            check_labels_fit(clf.num_classes, labels, str(path))
             return texts, labels
         rows = [{**r, label_column: 0} for r in rows]
         texts, _ = labeled_examples(rows, str(path), text_column, label_column, empty)

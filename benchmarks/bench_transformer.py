@@ -15,6 +15,7 @@ import json
 import sys
 import time
 
+import torch
 from commands import ROOT, advtext, pct
 
 sys.path.insert(0, str(ROOT))
@@ -73,8 +74,8 @@ def main() -> None:
                      f"{s['forwards_per_sentence']:.1f} / {s['backwards_per_sentence']:.1f} | "
                      f"{s['seconds_per_sentence']:.3f} |")
         print(lines[-1], flush=True)
-    lines += ["", "CPU only, torch threads: 2. Similarity: cosine of all-MiniLM-L6-v2 sentence embeddings between "
-              "each adversarial text and its original, over successes."]
+    lines += ["", f"CPU only, torch threads: {torch.get_num_threads()}. Similarity: cosine of all-MiniLM-L6-v2 "
+              "sentence embeddings between each adversarial text and its original, over successes."]
     table = "\n".join(lines)
     print(table)
     (ROOT / "benchmarks" / "results" / "transformer.md").write_text(table + "\n")

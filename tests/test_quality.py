@@ -47,6 +47,7 @@ def test_guarded_dictionary_allows_exactly_the_pairs_that_keep_polarity(small_cl
             before = {int(z) for z in plain.candidates[i] if z >= 0}
             assert kept == {z for z in before if not breaks_polarity(w, vocab.itos[z])}, w
     assert bool((val != 0).any())
+    assert d.protected[vocab.unk_id]  # an unknown word's polarity cannot be seen: it is never changed
     for negation in ("not", "never", "n't", "don't"):
         if negation in vocab.stoi:  # never changed, never inserted
             assert d.protected[vocab.stoi[negation]] and not d.allowed[vocab.stoi[negation]]

@@ -20,7 +20,7 @@ from advtext.errors import AdvtextError
 from advtext.goals import Misclassification
 from advtext.metrics import attack_summary
 from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
-from advtext.text.classifier import TextClassifier
+from advtext.text.classifier import TextClassifier, check_labels_fit
 from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec
 from advtext.text.run_attack import attack_texts
 from advtext.text.tokenizer import Vocabulary
@@ -67,10 +67,7 @@ def check_same_classes(runs: Sequence[tuple[str, TextClassifier]], labels: Seque
     if len(set(classes.values())) > 1:
         found = ", ".join(f"{k}: {v} classes" for k, v in classes.items())
         raise AdvtextError(f"the runs have different label sets ({found}): compare runs trained on the same classes")
-    k = next(iter(classes.values()))
-    if labels and max(labels) >= k:
-        raise AdvtextError(f"the texts have labels up to {max(labels)} but the runs have classes 0..{k - 1}: "
-                           "measure them on a corpus with the same classes")
+    check_labels_fit(next(iter(classes.values())), labels, "the texts measured")
 
 
 def accuracy_by_budget(records: list[dict], max_budget: int) -> list[float]:

@@ -27,6 +27,20 @@ def pad_ids(rows: Sequence[Sequence[int]], device: torch.device | str = "cpu") -
     return out.to(device)
 
 
+def check_labels_fit(num_classes: int, labels: Sequence[int], source: str, exact: bool = False) -> None:
+    """The labels must be classes 0..num_classes-1 of the model; with ``exact`` (a whole labelled split given to a
+    Hugging Face model, whose head advtext did not train) they must be exactly its classes."""
+    if not labels:
+        return
+    top, bottom = max(labels), min(labels)
+    if bottom < 0 or top >= num_classes:
+        raise AdvtextError(f"{source}: label {bottom if bottom < 0 else top} out of range, the model has classes "
+                           f"0..{num_classes - 1}: measure it on a corpus with the same classes")
+    if exact and top + 1 != num_classes:
+        raise AdvtextError(f"the model has {num_classes} classes but {source} has {top + 1}: give a corpus labelled "
+                           "with the model's classes")
+
+
 @dataclass
 class TextClassifier:
     """What every text command works with: encode texts, predict, save and load."""
@@ -53,15 +67,19 @@ class TextClassifier:
     def cover(self, texts: Sequence[str]) -> None:
         """A word-piece model reads any word: add the words of ``texts`` its vocabulary lacks, with their pieces
         (LSTM and CNN: nothing, their unknown words are ``<unk>``). Call it before building a dictionary."""
+        self._cover_words([words(t)[: self.max_len] for t in texts])
+
+    def _cover_words(self, word_lists: Sequence[Sequence[str]]) -> None:
         if hasattr(self.model, "add_words"):
-            new = self.vocab.extend(w for t in texts for w in words(t)[: self.max_len])
+            new = self.vocab.extend(w for ws in word_lists for w in ws)
             if new:
                 self.model.add_words(new)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Vocabulary ids of each text's tokens, truncated to ``max_len``."""
-        self.cover(texts)
-        return [self.vocab.encode(words(t)[: self.max_len]) for t in texts]
+        word_lists = [words(t)[: self.max_len] for t in texts]
+        self._cover_words(word_lists)
+        return [self.vocab.encode(ws) for ws in word_lists]
 
     def logits(self, ids: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """Logits for a padded id batch, without gradients."""

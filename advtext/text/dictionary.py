@@ -177,6 +177,7 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
 
         negations = negation_mask(vocab)  # never changed, never inserted
         protected |= negations
+        protected[Vocabulary.unk_id] = True  # a word the vocabulary lacks has a polarity the guard cannot see
         allowed &= ~negations
         val = vocabulary_valence(vocab)
         if neighbours is not None:  # one masked operation over every (word, candidate) pair

@@ -37,7 +37,7 @@ def quality_summary(successes: list[dict]) -> dict:
     polarity-breaking change, the shares of changes that touch punctuation or bring in a number, and the
     most used substitutes with their share of changes (None where there is no success)."""
     changes = [c for r in successes for c in r["changes"]]
-    per_text = [change_figures(r["changes"]) for r in successes]
+    per_text = [r.get("quality") or change_figures(r["changes"]) for r in successes]  # files before figures: computed
     share = lambda n, d: n / d if d else None  # noqa: E731
     used = Counter(c["new"].lower() for c in changes)
     similarity = [r["quality"]["similarity"] for r in successes if r.get("quality", {}).get("similarity") is not None]

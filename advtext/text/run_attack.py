@@ -24,7 +24,7 @@ from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.progress import progress_bar
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, SequenceAttack
-from advtext.text.classifier import TextClassifier
+from advtext.text.classifier import TextClassifier, check_labels_fit
 from advtext.text.dictionary import Dictionary
 from advtext.text.quality import change_figures
 from advtext.text.similarity import SentenceEncoder, sentence_encoder
@@ -136,9 +136,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
                  batch_size: int = 128) -> list[dict]:
     """Attack every text not yet in ``out``, append its record, and return the records of ``keys``."""
     clf.cover(texts)  # a word-piece model takes in the words first (the dictionary was built for them too)
-    if any(not 0 <= y < clf.num_classes for y in labels):
-        bad = next(y for y in labels if not 0 <= y < clf.num_classes)
-        raise AdvtextError(f"label {bad} out of range: the model has classes 0..{clf.num_classes - 1}")
+    check_labels_fit(clf.num_classes, labels, "the texts to attack")
     limit = clf.max_len or 10**9
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a", encoding="utf-8") as f:
