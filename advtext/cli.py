@@ -175,7 +175,7 @@ def fit_options(f):
         click.option("--epochs", type=int, default=4, show_default=True, callback=_positive),
         click.option("--batch-size", type=int, default=64, show_default=True, callback=_positive),
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
-                     help="learning rate (default 2e-3 for lstm and cnn, 5e-5 to fine-tune minilm)"),
+                     help="learning rate (default 2e-3 for lstm and cnn, 5e-5 to fine-tune minilm or an hf: model)"),
         click.option("--patience", type=int, default=2, show_default=True, callback=_positive,
                      help="stop after this many epochs without a better validation accuracy"),
         click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]"),
@@ -249,7 +249,7 @@ def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split
 
     train_texts, train_labels, val_texts, val_labels, _ = splits
     if lr is None:
-        lr = 5e-5 if clf.config.architecture == "minilm" else 2e-3
+        lr = 5e-5 if clf.config.architecture in ("minilm", "hf") else 2e-3
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
@@ -353,19 +353,18 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     split_seed = seed
     if from_run is not None:
         clf = TextClassifier.load(from_run, dev)
-        split_seed = heldout.split_seed(clf.info)  # the texts it was trained on stay its training texts
+        if not str(from_run).startswith("hf:"):  # the texts it was trained on stay its training texts
+            split_seed = heldout.split_seed(clf.info)
         architecture = clf.config.architecture
-    if architecture in ("minilm", "hf"):
-        raise AdvtextError("harden trains lstm and cnn models; transformer targets are attacked and measured, not "
-                           "hardened yet: harden an LSTM or CNN")
     data = open_corpus(corpus, text_column, label_column, empty, split_seed)
     splits = training_splits(data, corpus, max_words, split_seed)
     if from_run is None:
         clf = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq, embed_dim,
                                   hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
-    elif splits[4] > clf.num_classes:
+    elif splits[4] > clf.num_classes or (architecture == "hf" and splits[4] != clf.num_classes):
         raise AdvtextError(f"{corpus} has {splits[4]} classes but {from_run} was trained on {clf.num_classes}: "
                            "harden it on a corpus with the same classes")
+    clf.cover([*splits[0], *splits[2]])  # a word-piece model's vocabulary grows to the words it will read
     dictionary = (build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
                   if settings.discrete else None)
     step = AdversarialTrainingStep(clf.model, settings, dictionary)
@@ -423,6 +422,28 @@ def eval_cmd(run, corpus, text_column, label_column, empty, max_words, split, in
     else:
         print_classification_report(report, f"{run} on {corpus} {split}" + (f" (<= {max_words} words)"
                                                                              if max_words else ""))
+
+
+@cli.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="the folder to write")
+@click.option("--overwrite", is_flag=True, help="replace a model already in --out")
+def export(run, out, overwrite):
+    """Write a transformer run (minilm, or a fine-tuned or hardened hf: model) as a standard Hugging Face
+    sequence-classification folder (config, weights, tokenizer), for other tools and for `hf:OUT`."""
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.transformer import export_hf
+
+    clf = TextClassifier.load(run, "cpu")
+    if not hasattr(clf.model, "hf"):
+        raise AdvtextError(f"{run} holds an {clf.config.architecture} model, which is not a Hugging Face model: export "
+                           "writes minilm and hf: runs")
+    if out.exists() and not out.is_dir():
+        raise AdvtextError(f"{out} exists and is not a directory: choose another --out")
+    if (out / "config.json").exists() and not overwrite:
+        raise AdvtextError(f"{out} already holds a model: choose another --out or pass --overwrite")
+    export_hf(clf.model, out)
+    click.echo(f"wrote {out} (use it as hf:{out})", err=True)
 
 
 @cli.command()

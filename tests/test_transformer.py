@@ -180,6 +180,14 @@ def test_minilm_fine_tuned_on_real_snippets_is_attacked(cli, tmp_path):
     assert len(records) == 20 and wins and all(r["quality"]["similarity"] >= 0.8 for r in wins)
     again = TextClassifier.load(run, "cpu").predict_proba([r["adversarial"] for r in wins]).argmax(-1).tolist()
     assert again == [r["pred_after"] for r in wins]
+    hardened = tmp_path / "hardened"
+    code, _, err = cli("harden", "--corpus", corpus, "--from", run, "--epochs", "1", "--batch-size", "32",
+                       "--out", hardened)
+    assert code == 0, err
+    assert json.loads((hardened / "config.json").read_text())["model"]["architecture"] == "minilm"
+    code, out, err = cli("eval", hardened, "--corpus", corpus, "--json")
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] > 0.6
 
 
 def test_a_tokenizer_that_does_not_cut_at_words_is_refused(cli, tiny, tmp_path):
@@ -211,3 +219,36 @@ def test_words_past_the_models_positions_are_never_changed(tiny, tmp_path):
                            build_dictionary("vocab", clf.vocab), AttackSettings(method="papernot", seed=3),
                            tmp_path / "a.jsonl", {"method": "papernot"})
     assert records[0]["changes"] and all(c["position"] < visible for c in records[0]["changes"])
+
+
+def test_an_hf_model_is_hardened_saved_and_exported(cli, tiny, tmp_path):
+    """harden --from hf:PATH trains the transformer against word substitutions and embedding noise; the run
+    reloads from its own folder and exports to a Hugging Face folder that predicts the same."""
+    from test_bad_input import one_line_error
+
+    folder = save_tiny(tiny, tmp_path / "hf")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(TEXTS * 10)))
+    run = tmp_path / "hardened"
+    code, _, err = cli("harden", "--corpus", corpus, "--from", f"hf:{folder}", "--method", "both",
+                       "--dictionary", "wordnet", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--out", run)
+    assert code == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["architecture"] == "hf" and config["hardening"]["from"] == f"hf:{folder}"
+    assert (run / "hf" / "config.json").exists()
+    hardened = TextClassifier.load(run, "cpu")
+    original = tiny[0]
+    assert not torch.equal(hardened.model.hf.classifier.weight, original.model.hf.classifier.weight)
+
+    exported = tmp_path / "exported"
+    code, _, err = cli("export", run, "--out", exported)
+    assert code == 0, err
+    again = TextClassifier.load(f"hf:{exported}", "cpu")
+    assert torch.allclose(again.predict_proba(TEXTS), hardened.predict_proba(TEXTS), atol=1e-5)
+    one_line_error(*cli("export", run, "--out", exported)[::2], "already holds a model")
+
+
+def test_export_refuses_a_model_that_is_not_a_transformer(cli, small_clf, tmp_path):
+    from test_bad_input import one_line_error
+
+    one_line_error(*cli("export", small_clf[0], "--out", tmp_path / "x")[::2], "not a Hugging Face model")

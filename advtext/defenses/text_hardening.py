@@ -28,6 +28,7 @@ from advtext.defenses.text_adversary import TrainingAdversary
 from advtext.errors import AdvtextError
 from advtext.text.attack import METHODS
 from advtext.text.dictionary import Dictionary
+from advtext.text.models import logits_from_words
 
 HARDEN_METHODS = ("discrete", "embedding", "both")
 SCHEDULES = ("online", "offline")
@@ -123,8 +124,11 @@ class AdversarialTrainingStep:
         s = self.settings
         mask = ids != 0
         emb = model.embedding(ids)
-        emb.retain_grad()
-        logits = model.forward_embeddings(emb, mask)
+        if emb.requires_grad:
+            emb.retain_grad()
+        else:  # a word-piece model's word vectors are a table of its piece embeddings: a leaf here
+            emb.requires_grad_(True)
+        logits = logits_from_words(model, emb, ids)
         clean = cross_entropy(logits, labels)
         correct = logits.argmax(-1) == labels
         adversarial_weight = (1 - s.alpha) / (s.discrete + s.embedding)
@@ -164,7 +168,7 @@ class AdversarialTrainingStep:
         total = 0.0
         for k in range(s.steps):
             delta.requires_grad_(True)
-            logits = model.forward_embeddings(model.embedding(ids) + delta, mask)
+            logits = logits_from_words(model, model.embedding(ids) + delta, ids)
             loss = cross_entropy(logits, labels)
             (weight / s.steps * loss).backward()
             total += loss.item() / s.steps

@@ -101,6 +101,10 @@ class TextClassifier:
         config = {"domain": "text", "model": self.config.to_dict(), "max_len": self.max_len, **self.info, **info}
         save_model(run_dir, self.model, config)
         self.vocab.save(run_dir / VOCAB)
+        if self.config.architecture == "hf":
+            from advtext.text.transformer import save_hf_parts
+
+            save_hf_parts(self.model, run_dir)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "auto") -> TextClassifier:
@@ -122,6 +126,6 @@ class TextClassifier:
             raise AdvtextError(f"{run_dir / 'config.json'}: max_len {max_len!r} is not a positive number of tokens: "
                                "restore the file or retrain the model")
         device = select_device(device) if isinstance(device, str) else device
-        model = load_weights(run_dir, build_model(cfg, vocab), config).to(device).eval()
+        model = load_weights(run_dir, build_model(cfg, vocab, run_dir=run_dir), config).to(device).eval()
         info = {k: v for k, v in config.items() if k not in ("domain", "model", "max_len")}
         return cls(model, vocab, max_len, device, info)

@@ -210,9 +210,10 @@ def logits_from_words(model: nn.Module, emb: torch.Tensor, ids: torch.Tensor) ->
     return model.forward_embeddings(emb, ids != 0)
 
 
-def build_model(cfg: ModelConfig, vocab=None, pretrained: bool = False) -> nn.Module:
+def build_model(cfg: ModelConfig, vocab=None, pretrained: bool = False, run_dir=None) -> nn.Module:
     """A model of ``cfg.architecture``: freshly initialised, or (``minilm``) the pre-trained encoder with a new
-    head when ``pretrained``, else its bare architecture for saved weights; ``minilm`` needs the vocabulary."""
+    head when ``pretrained``, else its bare architecture for saved weights; ``minilm`` needs the vocabulary,
+    ``hf`` (a hardened or fine-tuned ``hf:`` model) the run folder that holds its config and tokenizer."""
     if cfg.architecture == "lstm":
         return LSTMClassifier(cfg)
     if cfg.architecture == "cnn":
@@ -221,4 +222,11 @@ def build_model(cfg: ModelConfig, vocab=None, pretrained: bool = False) -> nn.Mo
         from advtext.text.transformer import minilm_classifier
 
         return minilm_classifier(cfg, vocab, pretrained)
+    if cfg.architecture == "hf" and run_dir is not None:
+        from advtext.text.transformer import HF_PARTS, bare_classifier
+
+        if not (run_dir / HF_PARTS / "config.json").exists():
+            raise AdvtextError(f"{run_dir} is a run of a Hugging Face model without its {HF_PARTS}/ folder (config and "
+                               "tokenizer): restore the folder or train the run again")
+        return bare_classifier(cfg, vocab, run_dir / HF_PARTS)
     raise AdvtextError(f"unknown model {cfg.architecture!r}: use one of {', '.join(ARCHITECTURES)}")

@@ -160,14 +160,36 @@ def minilm_classifier(cfg, vocab: Vocabulary, pretrained: bool) -> WordPieceClas
     fine-tune, or the bare architecture that a saved run's weights then fill."""
     tf = quiet_transformers()
     path = str(minilm_path())
-    tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True)
     if pretrained:
+        tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True)
         hf = tf.AutoModelForSequenceClassification.from_pretrained(path, num_labels=cfg.num_classes,
                                                                    local_files_only=True)
-    else:
-        config = tf.AutoConfig.from_pretrained(path, num_labels=cfg.num_classes, local_files_only=True)
-        hf = tf.AutoModelForSequenceClassification.from_config(config)
-    return WordPieceClassifier(cfg, hf, tokenizer, vocab)
+        return WordPieceClassifier(cfg, hf, tokenizer, vocab)
+    return bare_classifier(cfg, vocab, path)
+
+
+def bare_classifier(cfg, vocab: Vocabulary, folder: str | Path) -> WordPieceClassifier:
+    """The architecture and tokenizer of the Hugging Face folder ``folder``, with ``cfg.num_classes`` labels and
+    untrained weights, for a saved run's weights to fill."""
+    tf = quiet_transformers()
+    tokenizer = tf.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    config = tf.AutoConfig.from_pretrained(str(folder), num_labels=cfg.num_classes, local_files_only=True)
+    return WordPieceClassifier(cfg, tf.AutoModelForSequenceClassification.from_config(config), tokenizer, vocab)
+
+
+HF_PARTS = "hf"  # a run of a user's hf: model keeps the model's config and tokenizer here (its weights: the run's)
+
+
+def save_hf_parts(model: WordPieceClassifier, run_dir: Path) -> None:
+    """The config and tokenizer that rebuild a user's ``hf:`` model, into ``run_dir/hf``."""
+    model.hf.config.save_pretrained(str(run_dir / HF_PARTS))
+    model.tokenizer.save_pretrained(str(run_dir / HF_PARTS))
+
+
+def export_hf(model: WordPieceClassifier, out: Path) -> None:
+    """``model`` as a standard Hugging Face sequence-classification folder (config, weights, tokenizer)."""
+    model.hf.save_pretrained(str(out))
+    model.tokenizer.save_pretrained(str(out))
 
 
 PROBE = "Wonderful, UNWATCHABLE film -- it's Kubrick's best? No: 2 stars."
