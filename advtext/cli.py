@@ -65,12 +65,23 @@ def open_corpus(corpus: str, text_column: str, label_column: str, empty: str, se
 
 
 def run_split_texts(clf, corpus: str, text_column: str, label_column: str, empty: str, split: str,
-                    max_words: int | None, with_index: bool = False) -> tuple:
+                    max_words: int | None) -> tuple:
     """One split of ``corpus`` as the run's own split seed cuts it (see ``advtext.text.heldout``)."""
+    return split_texts(run_corpus(clf, corpus, text_column, label_column, empty), split, max_words, corpus)
+
+
+def run_corpus(clf, corpus: str, text_column: str, label_column: str, empty: str):
+    """``corpus`` with its splits as the run's own split seed cuts them."""
     from advtext.text.heldout import split_seed
 
-    data = open_corpus(corpus, text_column, label_column, empty, split_seed(clf.info))
-    return split_texts(data, split, max_words, corpus, with_index)
+    return open_corpus(corpus, text_column, label_column, empty, split_seed(clf.info))
+
+
+def words_of_corpus(data) -> frozenset[str]:
+    """The words of every text of every split: substitutes outside them are counted in the quality figures."""
+    from advtext.text.quality import corpus_vocabulary
+
+    return corpus_vocabulary(t for split in data.values() for t in split["text"])
 
 
 def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
@@ -493,6 +504,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import build_dictionary
     from advtext.text.heldout import split_seed, texts_fingerprint
+    from advtext.text.quality import corpus_vocabulary
     from advtext.text.run_attack import attack_texts
     from advtext.text.similarity import check_min_similarity
 
@@ -506,9 +518,11 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))
         source = {"input": str(input_file.resolve()), "split": None}
+        corpus_words = corpus_vocabulary(texts)
     else:
-        texts, labels, keys = run_split_texts(clf, corpus, text_column, label_column, empty, split, max_words,
-                                              with_index=True)
+        data = run_corpus(clf, corpus, text_column, label_column, empty)
+        texts, labels, keys = split_texts(data, split, max_words, corpus, with_index=True)
+        corpus_words = words_of_corpus(data)
         source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(clf.info)}
     if input_file is None:  # a file's labels may be the model's own predictions
         check_corpus_classes(clf, labels, corpus)
@@ -533,7 +547,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" else {})}
     records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
-                           goal, dictionary, settings, out, config, batch_size)
+                           goal, dictionary, settings, out, config, batch_size, corpus_words)
     print_attack_summary(attack_summary(records), f"{method} attack on {len(records)} texts ({goal_spec}, "
                                                    f"dictionary {dictionary_spec})")
     print_examples(records, 2)
@@ -588,8 +602,8 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
     split = default_split(split, corpus)
     first = loaded[0][1]
-    texts, labels, keys = run_split_texts(first, corpus, text_column, label_column, empty, split, max_words,
-                                          with_index=True)
+    data = run_corpus(first, corpus, text_column, label_column, empty)
+    texts, labels, keys = split_texts(data, split, max_words, corpus, with_index=True)
     order = draw(len(texts), seed)
     source = {"corpus": corpus, "split": split, "max_words": max_words, "split_seed": split_seed(first.info),
               "texts_sha256": texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])}
@@ -603,7 +617,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
         clf.cover(texts)  # a word-piece model's vocabulary takes in the words to attack first
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
-                                    batch_size, source_run)
+                                    batch_size, source_run, words_of_corpus(data))
     if out is None:  # the records went with the scratch folder
         for entry in result["runs"]:
             for figures in entry["attacks"].values():

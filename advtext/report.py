@@ -69,12 +69,20 @@ def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
 
 def quality_rows(q: dict) -> list[tuple[str, str]]:
     """The quality figures of an attack's successes (see ``advtext.text.quality``) as table rows."""
-    top = ", ".join(f"{t['word']} {100 * t['share']:.1f}%" for t in q["top_substitutes"]) or "-"
     return [("mean sentence similarity of successes (MiniLM)", _fmt(q["mean_similarity"], 3)),
             ("successes with a polarity-breaking change", _pct(q["texts_with_polarity_break"])),
-            ("changes touching punctuation / to a number",
-             f"{_pct(q['changes_touching_punctuation'])} / {_pct(q['changes_to_numbers'])}"),
-            ("most used substitutes (share of changes)", top)]
+            ("changes touching punctuation / to a number / to a word outside the corpus", change_shares(q)),
+            ("most used substitutes (share of changes)", top_substitutes(q))]
+
+
+def change_shares(q: dict) -> str:
+    """The shares of changes that touch punctuation, bring in a number, bring in a word the corpus lacks."""
+    return " / ".join(_pct(q.get(k)) for k in ("changes_touching_punctuation", "changes_to_numbers",
+                                               "changes_outside_corpus"))
+
+
+def top_substitutes(q: dict) -> str:
+    return ", ".join(f"{t['word']} {100 * t['share']:.1f}%" for t in q["top_substitutes"]) or "-"
 
 
 def _pct(value) -> str:
@@ -163,6 +171,9 @@ def print_robustness(result: dict) -> None:
         table.add_row("  mean similarity of successes", *(_fmt(a["quality"]["mean_similarity"], 3) for a in figures))
         table.add_row("  successes with a polarity-breaking change",
                       *(_pct(a["quality"]["texts_with_polarity_break"]) for a in figures))
+        table.add_row("  changes: punctuation / number / outside the corpus",
+                      *(change_shares(a["quality"]) for a in figures))
+        table.add_row("  most used substitutes", *(top_substitutes(a["quality"]) for a in figures))
         if result["transfer_from"]:
             table.add_row(f"  accuracy on texts crafted against {result['transfer_from']}: all / its successes",
                           *(f"{_pct(r['transfer'][name]['accuracy'])} / "

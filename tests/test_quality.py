@@ -10,7 +10,9 @@ import torch
 from cli_helpers import run_cli
 
 from advtext.text.dictionary import build_dictionary
+from advtext.text.corpora import load_corpus
 from advtext.text.polarity import breaks_polarity, valence, vocabulary_valence
+from advtext.text.tokenizer import words
 
 
 @pytest.fixture
@@ -94,6 +96,12 @@ def test_quality_figures_equal_those_recomputed_from_the_records(cli, small_clf,
     assert q["changes_touching_punctuation"] == pytest.approx(punct / len(changes))
     top = Counter(c["new"].lower() for c in changes).most_common(5)
     assert [(t["word"], t["share"]) for t in q["top_substitutes"]] == [(w, n / len(changes)) for w, n in top]
+    corpus = load_corpus("rotten-tomatoes")
+    used = {w for split in corpus.values() for t in split["text"] for w in words(t)}
+    for r in records:
+        assert r["quality"]["outside_corpus_changes"] == sum(c["new"].lower() not in used for c in r["changes"])
+    outside = sum(c["new"].lower() not in used for c in changes)
+    assert q["changes_outside_corpus"] == pytest.approx(outside / len(changes))
 
 
 def test_sentence_similarity_of_minilm():

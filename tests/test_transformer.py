@@ -127,6 +127,10 @@ def test_a_local_hugging_face_classifier_is_a_target(cli, tiny, tmp_path):
     assert code == 0, err
     records = [json.loads(line) for line in out_file.read_text().splitlines()[1:]]
     assert len(records) == 12 and any(r["status"] == "succeeded" for r in records)
+    # the tokenizer's vocabulary is far larger than the file's: substitutes the file never uses are counted
+    used = {w for t in TEXTS for w in words(t)}
+    counts = [r["quality"]["outside_corpus_changes"] for r in records]
+    assert counts == [sum(c["new"].lower() not in used for c in r["changes"]) for r in records] and sum(counts) > 0
 
     one_line_error(*cli("eval", f"hf:{save_tiny(tiny, tmp_path / 'bare', head=False)}", "--corpus", corpus)[::2],
                    "without a classification head")

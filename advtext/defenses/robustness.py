@@ -142,7 +142,7 @@ class DictionaryCache:
 
 def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[str], labels: Sequence[int],
                keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int,
-               dictionaries: DictionaryCache | None = None) -> list[dict]:
+               dictionaries: DictionaryCache | None = None, corpus_words: frozenset[str] | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words,
@@ -155,13 +155,14 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
               "pos": False, "polarity_guard": spec.polarity_guard, "min_similarity": spec.min_similarity,
               "measure_similarity": spec.measure_similarity, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,
-                        records_path(records_dir, run, spec), config, batch_size)
+                        records_path(records_dir, run, spec), config, batch_size, corpus_words)
 
 
 def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequence[AttackSpec],
                        texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], source: dict, seed: int,
                        records_dir: Path, batch_size: int = 128,
-                       transfer_from: tuple[str, TextClassifier] | None = None) -> dict:
+                       transfer_from: tuple[str, TextClassifier] | None = None,
+                       corpus_words: frozenset[str] | None = None) -> dict:
     """Per run: clean accuracy, per attack its figures, and (with ``transfer_from``) the accuracy on the
     adversarial texts crafted by each attack against that other run."""
     check_same_classes([*runs, *([transfer_from] if transfer_from else [])], labels)
@@ -175,7 +176,7 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
         source_dir = records_dir if shared else records_dir / "transfer-source"
         source_dir.mkdir(exist_ok=True)
         transferred = {spec.name: run_attack(clf, name, spec, texts, labels, keys, source, seed, source_dir,
-                                             batch_size, dictionaries) for spec in specs}
+                                             batch_size, dictionaries, corpus_words) for spec in specs}
     results = []
     for name, clf in runs:
         pred = clf.predict_proba(texts).argmax(-1)
@@ -183,7 +184,7 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
                  "attacks": {}}
         for spec in specs:
             records = run_attack(clf, name, spec, texts, labels, keys, source, seed, records_dir, batch_size,
-                                 dictionaries)
+                                 dictionaries, corpus_words)
             longest = max((r["words_changed"] for r in records), default=0)
             entry["attacks"][spec.name] = {**attack_figures(records), "accuracy_by_budget":
                                            accuracy_by_budget(records, longest),

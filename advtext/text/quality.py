@@ -4,15 +4,18 @@ summary over an attack's successes.
 A success rate says little while the changes alter the meaning. These figures say how often they
 do in ways a lexicon or a character class can see: a change that breaks polarity (a word of the
 opposite sentiment, or strong sentiment where there was none; see ``advtext.text.polarity``), a
-change that touches punctuation, a word replaced by a number; and which substitutes the attack leans
+change that touches punctuation, a word replaced by a number or by a word the corpus never uses (a
+transformer's tokenizer knows many words no review contains); and which substitutes the attack leans
 on (a few words used again and again are usually label words).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from advtext.text.polarity import breaks_polarity
+from advtext.text.tokenizer import words
 
 TOP_SUBSTITUTES = 5
 
@@ -25,17 +28,26 @@ def _is_number(token: str) -> bool:
     return any(ch.isdigit() for ch in token) and not any(ch.isalpha() for ch in token)
 
 
-def change_figures(changes: list[dict]) -> dict:
-    """Per text: how many of its changes break polarity, touch punctuation, or bring in a number."""
+def corpus_vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    """The (lower-cased) words that ``texts`` use: a substitute outside them is a word the corpus never has."""
+    return frozenset(w for t in texts for w in words(t))
+
+
+def change_figures(changes: list[dict], corpus_words: frozenset[str] | None = None) -> dict:
+    """Per text: how many of its changes break polarity, touch punctuation, bring in a number, or bring in a
+    word outside ``corpus_words`` (None when no corpus vocabulary was given)."""
     return {"polarity_breaks": sum(breaks_polarity(c["old"], c["new"]) for c in changes),
             "punctuation_changes": sum(_is_punctuation(c["old"]) or _is_punctuation(c["new"]) for c in changes),
-            "number_changes": sum(_is_number(c["new"]) and not _is_number(c["old"]) for c in changes)}
+            "number_changes": sum(_is_number(c["new"]) and not _is_number(c["old"]) for c in changes),
+            "outside_corpus_changes": None if corpus_words is None else
+            sum(c["new"].lower() not in corpus_words for c in changes)}
 
 
 def quality_summary(successes: list[dict]) -> dict:
     """Over successful records: their mean sentence similarity to the originals, the share of texts with a
-    polarity-breaking change, the shares of changes that touch punctuation or bring in a number, and the
-    most used substitutes with their share of changes (None where there is no success)."""
+    polarity-breaking change, the shares of changes that touch punctuation, bring in a number or a word outside
+    the corpus (None where a record has no such count), and the most used substitutes with their share of
+    changes (None where there is no success)."""
     changes = [c for r in successes for c in r["changes"]]
     per_text = [r.get("quality") or change_figures(r["changes"]) for r in successes]  # files before figures: computed
     share = lambda n, d: n / d if d else None  # noqa: E731
@@ -46,5 +58,7 @@ def quality_summary(successes: list[dict]) -> dict:
         "texts_with_polarity_break": share(sum(f["polarity_breaks"] > 0 for f in per_text), len(per_text)),
         "changes_touching_punctuation": share(sum(f["punctuation_changes"] for f in per_text), len(changes)),
         "changes_to_numbers": share(sum(f["number_changes"] for f in per_text), len(changes)),
+        "changes_outside_corpus": (None if any(f.get("outside_corpus_changes") is None for f in per_text) else
+                                   share(sum(f["outside_corpus_changes"] for f in per_text), len(changes))),
         "top_substitutes": [{"word": w, "share": n / len(changes)} for w, n in used.most_common(TOP_SUBSTITUTES)],
     }

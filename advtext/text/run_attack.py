@@ -133,8 +133,9 @@ def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed
 
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
                  goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
-                 batch_size: int = 128) -> list[dict]:
-    """Attack every text not yet in ``out``, append its record, and return the records of ``keys``."""
+                 batch_size: int = 128, corpus_words: frozenset[str] | None = None) -> list[dict]:
+    """Attack every text not yet in ``out``, append its record, and return the records of ``keys``;
+    ``corpus_words``: the words of the corpus, for the records' count of substitutes outside it."""
     clf.cover(texts)  # a word-piece model takes in the words first (the dictionary was built for them too)
     check_labels_fit(clf.num_classes, labels, "the texts to attack")
     limit = clf.max_len or 10**9
@@ -152,7 +153,8 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
             f.write(strict_json.dumps({HEADER: config}) + "\n")
         elif records:
             print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
-        _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, batch_size)
+        _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, batch_size,
+                     corpus_words)
     asked = set(keys)  # a file begun with a larger --n holds more records than this call asked for
     return [r for r in records if r["id"] in asked]
 
@@ -189,14 +191,14 @@ def _check_same_configuration(out: Path, previous: dict | None, config: dict) ->
 
 def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, settings: AttackSettings,
                  texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], todo: list[int],
-                 records: list[dict], batch_size: int) -> None:
+                 records: list[dict], batch_size: int, corpus_words: frozenset[str] | None) -> None:
     """Attack the texts ``todo`` (indices) batch by batch, appending each record to ``f`` and ``records``."""
     attack = SequenceAttack(clf.model, goal, dictionary, settings)
     with progress_bar(len(todo), f"attack ({settings.method})") as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
-                                [keys[i] for i in batch])
+                                [keys[i] for i in batch], corpus_words)
             for record in new:
                 f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
@@ -207,7 +209,7 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
 
 
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
-                  keys: list[int]) -> list[dict]:
+                  keys: list[int], corpus_words: frozenset[str] | None) -> list[dict]:
     start = time.perf_counter()
     all_tokens = [tokenize(t) for t in texts]
     tokens = [toks[: clf.max_len] for toks in all_tokens]
@@ -243,7 +245,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             probs = _round(unknown_probs[i])
             pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
-                          words_changed=0, quality={**change_figures([]), "similarity": similarity.get(i)},
+                          words_changed=0, quality={**change_figures([], corpus_words), "similarity": similarity.get(i)},
                           pred_before=pred,
                           probs_before=probs, pred_after=pred, probs_after=probs, forwards=1, backwards=0,
                           seconds=round(seconds, 5))
@@ -264,7 +266,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
         if status == SUCCEEDED and threshold is not None and sim < threshold:
             status, reason = FAILED, f"the rewritten text's similarity {sim:.3f} is below --min-similarity"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
-                      quality={**change_figures(changes), "similarity": sim},
+                      quality={**change_figures(changes, corpus_words), "similarity": sim},
                       pred_before=int(torch.tensor(o.probs_before).argmax()), probs_before=_round(o.probs_before),
                       pred_after=int(probs.argmax()), probs_after=_round(probs.tolist()), forwards=o.forwards,
                       backwards=o.backwards, seconds=round(seconds, 5))
