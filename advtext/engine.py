@@ -8,8 +8,11 @@ per-row objectives is each row's own gradient. Large batches are cut into chunks
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -19,10 +22,24 @@ from advtext.errors import AdvtextError
 Objective = Callable[..., torch.Tensor]
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU, whatever the torch build can see."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+CPU_BUILD = ("this torch ({version}) is a CPU-only build: install the CUDA build with `make setup GPU=1`")
+
+
 def select_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
+    """``auto`` picks CUDA when present, else CPU (saying so when a GPU sits unused behind a CPU-only torch);
+    ``cpu``/``cuda``/``cuda:N`` are taken as given."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.version.cuda is None and gpu_present():
+            print("note: running on the CPU: this machine has a GPU but " + CPU_BUILD.format(version=torch.__version__),
+                  file=sys.stderr)
+        return torch.device("cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -30,6 +47,9 @@ def select_device(name: str = "auto") -> torch.device:
     if device is None or device.type not in ("cpu", "cuda"):
         raise AdvtextError(f"unknown device {name!r}: use auto, cpu or cuda[:N]")
     if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise AdvtextError(f"device {name!r} asked for but " + CPU_BUILD.format(version=torch.__version__)
+                               + ", or use --device cpu")
         count = torch.cuda.device_count()
         if count == 0:
             raise AdvtextError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu or auto")

@@ -92,3 +92,20 @@ def test_attack_mode_computes_the_evaluation_function_of_an_rnn():
     model.train()
     with attack_mode(model) as m:
         assert torch.allclose(m(x), expected) and torch.allclose(m(x), expected)  # no dropout: twice the same
+
+
+def test_device_errors_tell_a_cpu_only_torch_from_a_machine_without_gpu(monkeypatch, capsys):
+    from advtext import engine
+    from advtext.errors import AdvtextError
+
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(AdvtextError, match="CPU-only build.*make setup GPU=1"):
+        engine.select_device("cuda")
+    monkeypatch.setattr(engine, "gpu_present", lambda: True)
+    assert engine.select_device("auto") == torch.device("cpu")
+    assert "has a GPU but this torch" in capsys.readouterr().err
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(AdvtextError, match="no CUDA GPU is visible"):
+        engine.select_device("cuda:0")

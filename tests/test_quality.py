@@ -9,8 +9,8 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
-from advtext.text.dictionary import build_dictionary
 from advtext.text.corpora import load_corpus
+from advtext.text.dictionary import build_dictionary
 from advtext.text.polarity import breaks_polarity, valence, vocabulary_valence
 from advtext.text.tokenizer import words
 

@@ -256,3 +256,25 @@ def test_export_refuses_a_model_that_is_not_a_transformer(cli, small_clf, tmp_pa
     from test_bad_input import one_line_error
 
     one_line_error(*cli("export", small_clf[0], "--out", tmp_path / "x")[::2], "not a Hugging Face model")
+
+
+def test_wordnet_synonyms_outside_the_vocabulary_are_offered_to_a_word_piece_model(tiny, small_clf):
+    """A transformer reads any word, so its WordNet dictionary offers every synonym (as PWWS does), not only
+    those its vocabulary happened to hold; an LSTM's vocabulary stays as it was trained."""
+    from advtext.text.dictionary import build_dictionary
+
+    hf, tokenizer = tiny[0].model.hf, tiny[1]
+    vocab = Vocabulary.build(["a superb film"])
+    model = WordPieceClassifier(ModelConfig(architecture="hf", vocab_size=len(vocab), num_classes=2), hf,
+                                tokenizer, vocab).eval()
+    clf = TextClassifier(model, vocab, None, torch.device("cpu"))
+    clf.cover(["a superb film"], ["wordnet"])
+    assert {"brilliant", "movie"} <= set(clf.vocab.itos)
+    assert len(model.piece_count) == len(clf.vocab)
+    d = build_dictionary("wordnet", clf.vocab)
+    offered = {clf.vocab.itos[z] for z in d.candidates[clf.vocab.stoi["superb"]].tolist() if z >= 0}
+    assert "brilliant" in offered
+    lstm = small_clf[1]
+    size = len(lstm.vocab)
+    lstm.cover(["a superb zyxwv film"], ["wordnet"])
+    assert len(lstm.vocab) == size

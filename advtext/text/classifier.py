@@ -64,10 +64,18 @@ class TextClassifier:
         """sha256 of the saved weights (None for a model never saved): what attack records are tied to."""
         return self.info.get("weights_sha256")
 
-    def cover(self, texts: Sequence[str]) -> None:
-        """A word-piece model reads any word: add the words of ``texts`` its vocabulary lacks, with their pieces
-        (LSTM and CNN: nothing, their unknown words are ``<unk>``). Call it before building a dictionary."""
-        self._cover_words([words(t)[: self.max_len] for t in texts])
+    def cover(self, texts: Sequence[str], dictionaries: Sequence[str] = ()) -> None:
+        """A word-piece model reads any word: add the words of ``texts`` its vocabulary lacks, with their pieces,
+        and the synonyms that the ``dictionaries`` (specs) would offer for them (see
+        ``dictionary.outside_synonyms``); LSTM and CNN: nothing, their unknown words are ``<unk>``. Call it
+        before building a dictionary."""
+        word_lists = [words(t)[: self.max_len] for t in texts]
+        self._cover_words(word_lists)
+        if hasattr(self.model, "add_words"):
+            from advtext.text.dictionary import outside_synonyms
+
+            for spec in dictionaries:
+                self._cover_words([outside_synonyms(spec, self.vocab, word_lists)])
 
     def _cover_words(self, word_lists: Sequence[Sequence[str]]) -> None:
         if hasattr(self.model, "add_words"):

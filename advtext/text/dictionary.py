@@ -16,6 +16,7 @@ sentiment for a word without any).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -91,6 +92,19 @@ def _wordnet_neighbours(vocab: Vocabulary) -> list[list[int]]:
         names = {lemma.name().lower() for s in wn.synsets(w) for lemma in s.lemmas()} if w.isalpha() else set()
         out.append(sorted(vocab.stoi[n] for n in names if n != w and n in vocab.stoi)[:MAX_NEIGHBOURS])
     return out
+
+
+def outside_synonyms(spec: str, vocab: Vocabulary, word_lists: Iterable[Sequence[str]]) -> list[str]:
+    """The WordNet synonyms (single words) of the words in ``word_lists`` that ``vocab`` lacks, when ``spec`` is
+    the WordNet dictionary: a model that reads any word (a word-piece transformer) takes them into its vocabulary
+    so that its dictionary offers every synonym, as PWWS does; an LSTM's or CNN's stays within its vocabulary."""
+    if parse_dictionary_spec(spec)[0] != "wordnet":
+        return []
+    wn = wordnet()
+    found = set()
+    for w in {w for ws in word_lists for w in ws if w.isalpha()}:
+        found |= {lemma.name().lower() for s in wn.synsets(w) for lemma in s.lemmas()}
+    return sorted(n for n in found if n.isalpha() and n.isascii() and n not in vocab.stoi)
 
 
 def _wordnet_antonyms(vocab: Vocabulary) -> list[set[int]]:

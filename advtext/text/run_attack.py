@@ -245,10 +245,10 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             probs = _round(unknown_probs[i])
             pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
-                          words_changed=0, quality={**change_figures([], corpus_words), "similarity": similarity.get(i)},
-                          pred_before=pred,
-                          probs_before=probs, pred_after=pred, probs_after=probs, forwards=1, backwards=0,
-                          seconds=round(seconds, 5))
+                          words_changed=0,
+                          quality={**change_figures([], corpus_words), "similarity": similarity.get(i)},
+                          pred_before=pred, probs_before=probs, pred_after=pred, probs_after=probs, forwards=1,
+                          backwards=0, seconds=round(seconds, 5))
             records.append(record)
             continue
         o = outcomes[i]

@@ -3,8 +3,9 @@
 For every query (the current word x and the sign vector s of the goal's gradient at its position)
 the whole dictionary is scanned. This is O(V * E) per query and cannot be a plain matrix product
 (the sign is taken of a difference), so on the CPU it runs as one fused, parallel numba kernel
-that keeps nothing but the running minimum; on a GPU as chunked tensor operations. Both compute
-exactly the paper's L1 distance; ties go to the lowest word id, as ``torch.argmin`` does.
+that keeps nothing but the running minimum; on a GPU as blocked tensor operations on small integers
+whose intermediates fit a memory budget. Both compute exactly the paper's L1 distance; ties go to the
+lowest word id, as ``torch.argmin`` does.
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ def sign_distance(table: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torc
 
 
 def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
-               chunk: int = 64, fused: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 64, fused: bool | None = None,
+               memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Best substitute id per query (-1 when none is allowed) and its distance.
 
     ``table`` (V, E) embeddings, ``current`` (n,) ids of the words being replaced (never chosen),
     ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives: the fused numba
-    kernel on the CPU (``fused=None`` picks it there), chunked tensor operations elsewhere.
+    kernel on the CPU (``fused=None`` picks it there), else ``chunk`` queries at a time against blocks
+    of words sized to ``memory`` bytes of intermediates (default: a quarter of the GPU's free memory,
+    at most 2 GB), keeping only each query's running best.
     """
     global _KERNEL
     if fused is None:
@@ -70,16 +74,47 @@ def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allo
         best, dist = _KERNEL(t, t[current.numpy()], s.detach().float().contiguous().numpy(),
                              current.numpy().astype(np.int64), allowed.numpy())
         return torch.from_numpy(best), torch.from_numpy(dist)
-    best, dist = [], []
-    for start in range(0, current.shape[0], chunk):
-        cur = current[start : start + chunk]
-        d = sign_distance(table, table[cur], s[start : start + chunk])
-        d = d.masked_fill(~allowed[None], float("inf"))
-        d[torch.arange(len(cur), device=d.device), cur] = float("inf")
-        value, index = d.min(1)
-        best.append(torch.where(torch.isinf(value), torch.full_like(index, -1), index))
-        dist.append(value)
-    return torch.cat(best), torch.cat(dist)
+    return _blocked_sign_match(table.detach(), current, s.detach(), allowed, chunk, memory)
+
+
+def _memory_budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return min(free // 4, 2 << 30)
+    return 256 << 20
+
+
+def _blocked_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
+                        chunk: int, memory: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tensor path of ``sign_match``: distances as small integers (int8 signs, int32 sums), a block of
+    words at a time; a later block replaces the running best only when strictly closer, so ties keep the
+    lowest id."""
+    n, dim = s.shape
+    vocab = table.shape[0]
+    # bytes per (query, word, dimension) element: two comparisons (bool) and two int8 tensors
+    words_per_block = max(1, (memory or _memory_budget(table.device)) // (4 * max(1, min(chunk, n)) * dim))
+    signs = s.sign().to(torch.int8)
+    best = torch.full((n,), -1, dtype=torch.long, device=table.device)
+    best_dist = torch.full((n,), torch.iinfo(torch.int32).max, dtype=torch.int32, device=table.device)
+    never = torch.iinfo(torch.int32).max
+    for q in range(0, n, chunk):
+        cur = current[q : q + chunk]
+        x, sq = table[cur][:, None], signs[q : q + chunk, None]
+        rows = torch.arange(len(cur), device=table.device)
+        for w in range(0, vocab, words_per_block):
+            block = table[w : w + words_per_block][None]
+            diff = (block > x).to(torch.int8) - (block < x).to(torch.int8)
+            d = (diff - sq).abs().sum(-1, dtype=torch.int32)  # (chunk, block)
+            d.masked_fill_(~allowed[None, w : w + words_per_block], never)
+            inside = (cur >= w) & (cur < w + block.shape[1])
+            d[rows[inside], cur[inside] - w] = never  # the word being replaced
+            value, index = d.min(1)
+            closer = value < best_dist[q : q + chunk]
+            best[q : q + chunk] = torch.where(closer, index + w, best[q : q + chunk])
+            best_dist[q : q + chunk] = torch.minimum(value, best_dist[q : q + chunk])
+    found = best_dist < never
+    dist = best_dist.float().masked_fill(~found, float("inf"))
+    return torch.where(found, best, torch.full_like(best, -1)), dist
 
 
 def sign_match_candidates(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor,
