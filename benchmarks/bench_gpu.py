@@ -67,7 +67,7 @@ def jsma_rows(samples: int) -> list[str]:
     cnn = ImageClassifier.load(CNN_RUN, "cuda")
     x, y = load_mnist("test")
     x, y = x.cuda(), y.cuda()
-    keep = cnn.logits(x).argmax(1) == y
+    keep = cnn.logits(x).argmax(1).to(y.device) == y
     x, y = x[keep][:samples], y[keep][:samples]
     rows, targets = all_other_targets(y, 10)
     x = x[rows]
