@@ -490,12 +490,17 @@ def export(run, out, overwrite):
               help="greedy: first-order best substitutes kept per position")
 @click.option("--verify", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: candidates checked with a real forward pass per step")
+@click.option("--threat", "threat_spec", default="white-box", show_default=True,
+              help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
+                   "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
+                   "(craft on a substitute run you own, measure on the target)")
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, polarity_guard,
-           min_similarity, measure_similarity, top_positions, words_per_position, verify, batch_size, device, out):
+           min_similarity, measure_similarity, top_positions, words_per_position, verify, threat_spec, batch_size,
+           device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.goals import parse_goal
@@ -503,18 +508,50 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.report import print_attack_summary, print_examples
     from advtext.text.attack import AttackSettings
     from advtext.text.classifier import TextClassifier
-    from advtext.text.dictionary import build_dictionary
+    from advtext.text.dictionary import build_dictionary, parse_dictionary_spec
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.quality import corpus_vocabulary
-    from advtext.text.run_attack import attack_texts
+    from advtext.text.query_attack import whole_vocabulary_refused
+    from advtext.text.run_attack import attack_texts, check_out_file, write_derived_records
     from advtext.text.similarity import check_min_similarity
+    from advtext.text.transfer import (
+        check_substitute,
+        parse_threat,
+        substitute_file,
+        substitute_from_samples,
+        substitute_run_dir,
+        transfer_records,
+    )
 
     check_min_similarity(min_similarity, measure_similarity)
+    threat, substitute_run = parse_threat(threat_spec)
+    if threat == "samples" and input_file is not None:
+        raise AdvtextError("--threat samples draws the attacker's own texts from the training split of --corpus: "
+                           "give --corpus, not --input")
+    if threat == "oracle":
+        if given(["method"]) and method != "greedy":
+            raise AdvtextError(f"--method {method} reads the target's gradients, which --threat oracle does not give: "
+                               "use --method greedy, whose query-only form (importance by deletion, every candidate "
+                               "queried) runs under it")
+        if parse_dictionary_spec(dictionary_spec)[0] == "vocab":
+            raise whole_vocabulary_refused(dictionary_spec)
+        greedy_only = given(["top_positions", "words_per_position", "verify"])
+        if greedy_only:
+            raise AdvtextError(f"{', '.join(greedy_only)} steers the gradient search, which --threat oracle does not "
+                               "run: drop it")
+        if method != "greedy":
+            click.echo("note: --threat oracle runs greedy's query-only form (word importance by deletion, every "
+                       "dictionary candidate queried)", err=True)
+        method = "greedy"
     if min_words and max_change is None:
         raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
                            "change): drop --min-words or add --max-change")
     clf = TextClassifier.load(run, device)
     goal = parse_goal(goal_spec, clf.num_classes)
+    attacker = clf  # the model whose gradients or probabilities the attack reads
+    if threat == "transfer":
+        attacker = TextClassifier.load(substitute_run, device)
+        check_substitute(clf, attacker, substitute_run)
     if input_file is not None:
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))
@@ -534,12 +571,17 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
     warn_if_seen(run, [texts[i] for i in order], source["split"])
+    if threat == "samples":  # the attacker's own texts: the training split, labelled by the target
+        attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0], substitute_run, seed,
+                                           substitute_run_dir(out), lambda m: click.echo(m, err=True))
+        substitute_run = str(substitute_run_dir(out))
     # a word-piece model's vocabulary takes in the words to attack (and their synonyms) first
-    clf.cover([texts[i] for i in order], [dictionary_spec])
-    dictionary = build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, pos_agreement, polarity_guard)
+    attacker.cover([texts[i] for i in order], [dictionary_spec])
+    dictionary = build_dictionary(dictionary_spec, attacker.vocab, protect_stopwords, pos_agreement, polarity_guard)
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
                               measure_similarity=measure_similarity, top_positions=top_positions,
-                              words_per_position=words_per_position, verify=verify, seed=seed)
+                              words_per_position=words_per_position, verify=verify, seed=seed,
+                              query_only=threat == "oracle")
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
@@ -547,11 +589,25 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               "polarity_guard": polarity_guard, "min_similarity": min_similarity,
               "measure_similarity": measure_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
-                 if method == "greedy" else {})}
-    records = attack_texts(clf, [texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order],
-                           goal, dictionary, settings, out, config, batch_size, corpus_words)
+                 if method == "greedy" and threat != "oracle" else {}),
+              **({"threat": threat_spec} if threat != "white-box" else {})}
+    chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
+    if threat in ("transfer", "samples"):
+        # a samples substitute is determined by the target, the draw and the seed, which the config holds
+        measured = {**config, **({"substitute_weights_sha256": attacker.fingerprint} if threat == "transfer" else {})}
+        check_out_file(out, measured)
+        crafted_on = {**config, "run": str(Path(substitute_run).resolve()), "weights_sha256": attacker.fingerprint}
+        del crafted_on["threat"]
+        crafted = attack_texts(attacker, *chosen, goal, dictionary, settings, substitute_file(out), crafted_on,
+                               batch_size, corpus_words)
+        records = transfer_records(clf, goal, crafted)
+        write_derived_records(out, measured, records)
+        click.echo(f"crafted on {substitute_run} (records: {substitute_file(out)}), measured on {run}", err=True)
+    else:
+        records = attack_texts(clf, *chosen, goal, dictionary, settings, out, config, batch_size, corpus_words)
+    threat_said = "" if threat == "white-box" else f", threat {threat_spec}"
     print_attack_summary(attack_summary(records), f"{method} attack on {len(records)} texts ({goal_spec}, "
-                                                   f"dictionary {dictionary_spec})")
+                                                   f"dictionary {dictionary_spec}{threat_said})")
     print_examples(records, 2)
     click.echo(f"records: {out}")
 

@@ -44,6 +44,8 @@ def attack_summary(records: list[dict]) -> dict:
         "success_by_budget": {k: sum(c <= k for c in changed) / len(attacked) for k in budget} if attacked else {},
         "forwards_per_sentence": statistics.fmean(r["forwards"] for r in attacked) if attacked else None,
         "backwards_per_sentence": statistics.fmean(r["backwards"] for r in attacked) if attacked else None,
+        # texts the target classified for each attacked text (files written before queries were counted: none)
+        "queries": _describe([r["queries"] for r in attacked] if all("queries" in r for r in attacked) else []),
         "seconds_per_sentence": statistics.fmean(r["seconds"] for r in records) if records else None,
         "seconds_total": sum(r["seconds"] for r in records),
         "quality": quality_summary(succ),

@@ -53,6 +53,8 @@ def print_attack_summary(s: dict, title: str = "attack statistics") -> None:
         ("mean sentence length (tokens)", _fmt(s["mean_length"], 2)),
         ("forward / backward passes per sentence", f"{_fmt(s['forwards_per_sentence'], 2)} / "
                                                     f"{_fmt(s['backwards_per_sentence'], 2)}"),
+        ("queries to the target per attacked text: mean / median",
+         f"{_fmt(s['queries']['mean'], 1)} / {_fmt(s['queries']['median'], 1)}"),
         ("seconds per sentence", _fmt(s["seconds_per_sentence"], 4)),
         *quality_rows(s["quality"]),
     ]

@@ -24,7 +24,7 @@ def comparable(records: list[dict]) -> list[dict]:
     out = []
     for r in records:
         r = {k: v for k, v in r.items() if k != "seconds"}
-        if "quality" in r:
+        if r.get("quality", {}).get("similarity") is not None:
             r["quality"] = {**r["quality"], "similarity": round(r["quality"]["similarity"], 3)}
         out.append(r)
     return out

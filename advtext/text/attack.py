@@ -45,7 +45,9 @@ class AttackSettings:
     sentence similarity every candidate text must keep (checked by the caller's ``Accept``; None: no check);
     ``measure_similarity``: whether the records carry each text's similarity (MiniLM; the costliest figure).
     Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
-    first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass."""
+    first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass.
+    ``query_only``: the attack reads no gradient, only the target's probabilities (``--threat oracle``; see
+    ``advtext.text.query_attack``)."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -56,6 +58,7 @@ class AttackSettings:
     words_per_position: int = 1
     verify: int = 6
     seed: int = 0
+    query_only: bool = False
 
 
 @dataclass
@@ -93,6 +96,15 @@ def word_budget(lengths: torch.Tensor, max_change: float | None, min_words: int 
         return lengths.clone()
     cap = (max_change * lengths.double() + 1e-9).floor().long()
     return torch.minimum(cap.clamp(min=min_words), lengths)
+
+
+def changeable_positions(model: torch.nn.Module, dictionary: Dictionary, ids: torch.Tensor) -> torch.Tensor:
+    """Positions (B, T) the dictionary lets an attack change: real, unprotected words with a substitute (and,
+    for a word-piece model, words that fit in its positions)."""
+    open_positions = (ids != 0) & ~dictionary.protected[ids] & dictionary.has_candidates(ids)
+    if hasattr(model, "visible_words"):
+        open_positions &= model.visible_words(ids)
+    return open_positions
 
 
 class SequenceAttack:
@@ -145,12 +157,7 @@ class SequenceAttack:
         return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
 
     def changeable(self, ids: torch.Tensor) -> torch.Tensor:
-        """Positions (B, T) the dictionary lets the attack change: real, unprotected words with a substitute (and,
-        for a word-piece model, words that fit in its positions)."""
-        open_positions = (ids != 0) & ~self.dictionary.protected[ids] & self.dictionary.has_candidates(ids)
-        if hasattr(self.model, "visible_words"):
-            open_positions &= self.model.visible_words(ids)
-        return open_positions
+        return changeable_positions(self.model, self.dictionary, ids)
 
     def sign_substitutes(self, ids: torch.Tensor, grad: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Papernot's substitute at position ``pos`` (b,) of each row: the dictionary word whose embedding

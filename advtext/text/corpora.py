@@ -110,10 +110,13 @@ def read_text_file(path: str | Path) -> str:
 
 
 def read_records(path: str | Path) -> list[dict]:
-    """Rows of a CSV, JSONL or JSON-list file as dicts."""
+    """Rows of a CSV, JSONL or JSON-list file as dicts; an advtext attack file gives its records, each with
+    its adversarial text as ``text`` (and its original's label)."""
     path = Path(path)
     text = read_text_file(path)
     suffix = path.suffix.lower()
+    if suffix == ".jsonl" and _is_attack_header(text.split("\n", 1)[0]):
+        return _attack_records(path)
     if suffix in (".jsonl", ".json"):
         if suffix == ".json" and text.lstrip().startswith("["):
             try:
@@ -135,6 +138,30 @@ def read_records(path: str | Path) -> list[dict]:
     if suffix in (".csv", ".tsv"):
         return _csv_rows(text, path, "\t" if suffix == ".tsv" else ",")
     raise AdvtextError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .json")
+
+
+def _is_attack_header(line: str) -> bool:
+    try:
+        first = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(first, dict) and "advtext_attack" in first
+
+
+def _attack_records(path: Path) -> list[dict]:
+    """The records of an attack file as rows: ``text`` is the adversarial text (``--text-column original``
+    reads the originals), ``label`` the original label; said on stderr with the records' statuses."""
+    from collections import Counter
+
+    from advtext.text.run_attack import read_attack_file
+
+    _, records = read_attack_file(path)
+    if not records:
+        raise AdvtextError(f"{path} is an attack file without records: attack some texts first")
+    count = Counter(r["status"] for r in records)
+    print(f"note: {path} is an attack file: its {len(records)} adversarial texts with their original labels ("
+          + ", ".join(f"{n} {status}" for status, n in sorted(count.items())) + ")", file=sys.stderr)
+    return [{"text": r["adversarial"], **r} for r in records]
 
 
 def _csv_rows(text: str, path: Path, delimiter: str) -> list[dict]:

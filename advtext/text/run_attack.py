@@ -27,6 +27,7 @@ from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, Sequ
 from advtext.text.classifier import TextClassifier, check_labels_fit
 from advtext.text.dictionary import Dictionary
 from advtext.text.quality import change_figures
+from advtext.text.query_attack import QueryAttack
 from advtext.text.similarity import SentenceEncoder, sentence_encoder
 from advtext.text.tokenizer import Token, Vocabulary, tokenize, words
 
@@ -159,6 +160,25 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     return [r for r in records if r["id"] in asked]
 
 
+def check_out_file(out: Path, config: dict) -> None:
+    """Refuse, before any work, an output file that holds records of another configuration."""
+    _check_same_configuration(out, read_attack_file(out)[0], config)
+
+
+def write_derived_records(out: Path, config: dict, records: list[dict]) -> None:
+    """Write records computed from others (a transfer attack's, from its substitute's file) as a whole file;
+    a file of another configuration already at ``out`` is refused, as ``attack_texts`` refuses it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a+", encoding="utf-8") as f:
+        _lock(f, out)
+        check_out_file(out, config)
+        f.seek(0)
+        f.truncate()
+        f.write(strict_json.dumps({HEADER: config}) + "\n")
+        for record in records:
+            f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
+
+
 def _lock(f, out: Path) -> None:
     """Hold ``out`` for this process alone: two attacks appending to one file would mix their records."""
     try:
@@ -193,8 +213,9 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
                  texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], todo: list[int],
                  records: list[dict], batch_size: int, corpus_words: frozenset[str] | None) -> None:
     """Attack the texts ``todo`` (indices) batch by batch, appending each record to ``f`` and ``records``."""
-    attack = SequenceAttack(clf.model, goal, dictionary, settings)
-    with progress_bar(len(todo), f"attack ({settings.method})") as bar:
+    attack = (QueryAttack if settings.query_only else SequenceAttack)(clf.model, goal, dictionary, settings)
+    with progress_bar(len(todo), f"attack ({settings.method}"
+                                       f"{', query-only' if settings.query_only else ''})") as bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
@@ -242,13 +263,13 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     for i, text in enumerate(texts):
         record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
         if i not in outcomes:
-            probs = _round(unknown_probs[i])
+            probs = rounded_probs(unknown_probs[i])
             pred = probs.index(max(probs))
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
                           words_changed=0,
                           quality={**change_figures([], corpus_words), "similarity": similarity.get(i)},
                           pred_before=pred, probs_before=probs, pred_after=pred, probs_after=probs, forwards=1,
-                          backwards=0, seconds=round(seconds, 5))
+                          backwards=0, queries=1, seconds=round(seconds, 5))
             records.append(record)
             continue
         o = outcomes[i]
@@ -267,9 +288,10 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             status, reason = FAILED, f"the rewritten text's similarity {sim:.3f} is below --min-similarity"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
                       quality={**change_figures(changes, corpus_words), "similarity": sim},
-                      pred_before=int(torch.tensor(o.probs_before).argmax()), probs_before=_round(o.probs_before),
-                      pred_after=int(probs.argmax()), probs_after=_round(probs.tolist()), forwards=o.forwards,
-                      backwards=o.backwards, seconds=round(seconds, 5))
+                      pred_before=int(torch.tensor(o.probs_before).argmax()),
+                      probs_before=rounded_probs(o.probs_before), pred_after=int(probs.argmax()),
+                      probs_after=rounded_probs(probs.tolist()), forwards=o.forwards, backwards=o.backwards,
+                      queries=o.forwards, seconds=round(seconds, 5))
         records.append(record)
     return records
 
@@ -289,5 +311,6 @@ def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[li
     return accept
 
 
-def _round(values: list[float]) -> list[float]:
+def rounded_probs(values: list[float]) -> list[float]:
+    """Probabilities as records keep them (6 decimals)."""
     return [round(float(v), 6) for v in values]
