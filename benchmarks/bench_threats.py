@@ -4,8 +4,9 @@
 
 Every row is one `advtext attack` (printed) on N test texts the target classifies correctly, all with
 greedy's WordNet dictionary (stopwords kept): white-box (the target's gradients), oracle (only its
-probabilities: greedy's query-only form), and transfer from substitutes the attacker owns, of another
-architecture (same data) or trained on other data. Targets: the Rotten Tomatoes LSTM and CNN and the
+probabilities: greedy's query-only form), transfer from substitutes the attacker owns, of another
+architecture (same data) or trained on other data, and samples (a substitute LSTM trained on N texts
+of the attacker's, drawn from the training split and labelled by the target). Targets: the Rotten Tomatoes LSTM and CNN and the
 IMDB LSTM (reviews of at most 100 words) of benchmarks/bench_attack.py (runs/bench/row{0,2,3}), the
 MiniLM of benchmarks/bench_transformer.py, and an IMDB CNN trained here when missing. Writes
 benchmarks/results/threats.md.
@@ -14,6 +15,7 @@ benchmarks/results/threats.md.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import time
@@ -43,11 +45,14 @@ def rows() -> list[tuple[str, str, list[str], str, str]]:
         ("RT LSTM", str(RT_LSTM), rt, f"transfer:{IMDB_LSTM}", "an LSTM, other data (IMDB)"),
         ("RT CNN", str(RT_CNN), rt, f"transfer:{RT_LSTM}", "an LSTM, same data"),
         ("RT MiniLM", str(MINILM), rt, f"transfer:{RT_LSTM}", "an LSTM, same data"),
+        *[("RT LSTM", str(RT_LSTM), rt, f"samples:{n}", f"{n:,} of its texts labelled by the target")
+          for n in (800, 3200, 6400)],
         ("IMDB LSTM", str(IMDB_LSTM), imdb, "white-box", "the target's gradients"),
         ("IMDB LSTM", str(IMDB_LSTM), imdb, "oracle", "the target's probabilities"),
         ("IMDB LSTM", str(IMDB_LSTM), imdb, f"transfer:{IMDB_CNN}", "a CNN, same data"),
         ("IMDB LSTM", str(IMDB_LSTM), imdb, f"transfer:{RT_LSTM}", "an LSTM, other data (RT)"),
         ("IMDB CNN", str(IMDB_CNN), imdb, f"transfer:{IMDB_LSTM}", "an LSTM, same data"),
+        ("IMDB LSTM", str(IMDB_LSTM), imdb, "samples:6400", "6,400 of its texts labelled by the target"),
     ]
 
 
@@ -70,6 +75,7 @@ def main() -> None:
         out = OUT / f"row{k}.jsonl"
         out.unlink(missing_ok=True)
         out.with_name(out.stem + ".substitute.jsonl").unlink(missing_ok=True)
+        shutil.rmtree(out.with_name(out.stem + ".substitute-run"), ignore_errors=True)
         start = time.perf_counter()
         advtext("attack", run, *corpus, "--n", str(args.n), *COMMON, "--threat", threat, "--out", str(out))
         seconds = time.perf_counter() - start
@@ -87,7 +93,7 @@ def main() -> None:
         print(lines[-1], f"({seconds:.0f} s)", flush=True)
     lines += ["", f"CPU only, torch threads: {torch.get_num_threads()}. Queries: texts the target classified for "
               "each attacked text; a transfer attack asks the target twice (the original and the crafted text), "
-              "its search runs on the substitute. Transfer rate: of the texts the substitute's attack flipped on "
+              "its search runs on the substitute; samples:N adds the N labels that trained the substitute. Transfer rate: of the texts the substitute's attack flipped on "
               "the substitute, the share that the target misclassifies too; the success rate is over every "
               "attacked text. s/text: the attack's own seconds (for transfer, on the substitute)."]
     table = "\n".join(lines)
