@@ -6,10 +6,10 @@ Every row is one `advtext attack` (printed) on N test texts the target classifie
 greedy's WordNet dictionary (stopwords kept): white-box (the target's gradients), oracle (only its
 probabilities: greedy's query-only form), transfer from substitutes the attacker owns, of another
 architecture (same data) or trained on other data, and samples (a substitute LSTM trained on N texts
-of the attacker's, drawn from the training split and labelled by the target). Targets: the Rotten Tomatoes LSTM and CNN and the
-IMDB LSTM (reviews of at most 100 words) of benchmarks/bench_attack.py (runs/bench/row{0,2,3}), the
-MiniLM of benchmarks/bench_transformer.py, and an IMDB CNN trained here when missing. Writes
-benchmarks/results/threats.md.
+of the attacker's, drawn from the training split and labelled by the target). Targets: the Rotten
+Tomatoes LSTM and CNN and the IMDB LSTM (reviews of at most 100 words) of benchmarks/bench_attack.py
+(runs/bench/row{0,2,3}), the MiniLM of benchmarks/bench_transformer.py, and an IMDB CNN trained here
+when missing. Writes benchmarks/results/threats.md.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def main() -> None:
         print(lines[-1], f"({seconds:.0f} s)", flush=True)
     lines += ["", f"CPU only, torch threads: {torch.get_num_threads()}. Queries: texts the target classified for "
               "each attacked text; a transfer attack asks the target twice (the original and the crafted text), "
-              "its search runs on the substitute; samples:N adds the N labels that trained the substitute. Transfer rate: of the texts the substitute's attack flipped on "
+              "its search runs on the substitute; samples:N adds the N labels that trained the substitute. "
+              "Transfer rate: of the texts the substitute's attack flipped on "
               "the substitute, the share that the target misclassifies too; the success rate is over every "
               "attacked text. s/text: the attack's own seconds (for transfer, on the substitute)."]
     table = "\n".join(lines)
