@@ -619,7 +619,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="texts drawn (seeded) from the split; every run is measured on the same ones")
 @click.option("--method", "methods", default="greedy,papernot", show_default=True,
-              help="attack methods, comma-separated; each is run with each dictionary")
+              help="attack methods, comma-separated, each run with each dictionary: greedy, papernot (white-box), "
+                   "oracle (greedy's query-only form: only the model's probabilities)")
 @click.option("--dictionary", "dictionaries", default="wordnet", show_default=True,
               help="dictionaries, comma-separated: vocab, wordnet, glove:T, glove-safe:T")
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)

@@ -58,7 +58,7 @@ def select_device(name: str = "auto") -> torch.device:
     return device
 
 
-def _chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
+def row_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
     """Slices of at most ``chunk_size`` rows; one empty slice for an empty batch, so that results keep their shape."""
     step = chunk_size or max(n, 1)
     for start in range(0, max(n, 1), step):
@@ -114,7 +114,7 @@ def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
     Returns ``(values, grad (zero for rows not wanted), wanted)``.
     """
     values, grads, wanted = [], [], []
-    for sl in _chunks(x.shape[0], chunk_size):
+    for sl in row_chunks(x.shape[0], chunk_size):
         xi = x[sl].detach().requires_grad_(True)
         with torch.enable_grad():
             v, w = objective(xi, *(e[sl] for e in extra))
@@ -136,7 +136,7 @@ def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: i
     per picked column and chunk, the forward pass shared.
     """
     values, jacs = [], []
-    for sl in _chunks(x.shape[0], chunk_size):
+    for sl in row_chunks(x.shape[0], chunk_size):
         xi = x[sl].detach().requires_grad_(True)
         with torch.enable_grad():
             out = fn(xi, *(e[sl] for e in extra))
@@ -150,4 +150,4 @@ def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: i
 @torch.no_grad()
 def evaluate(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
     """``fn`` over the batch without building a graph, chunked like the gradient calls."""
-    return torch.cat([fn(x[sl], *(e[sl] for e in extra)) for sl in _chunks(x.shape[0], chunk_size)])
+    return torch.cat([fn(x[sl], *(e[sl] for e in extra)) for sl in row_chunks(x.shape[0], chunk_size)])

@@ -1,6 +1,7 @@
 """Weaker adversaries: records read back as input, queries counted, the query-only attack, transfer."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,3 +178,16 @@ def test_samples_trains_a_substitute_on_texts_the_target_labelled(cli, small_clf
     one_line_error(*cli(*args[:-1], "samples:many", "--out", tmp_path / "x.jsonl")[::2], "samples:3200")
     one_line_error(*cli("attack", run, "--input", out, "--threat", "samples:50", "--out", tmp_path / "y.jsonl")[::2],
                    "give --corpus")
+
+
+def test_robustness_measures_the_query_only_attack_beside_the_gradient_ones(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    code, stdout, err = cli("robustness", run, "--corpus", "rotten-tomatoes", "--n", "20", "--method", "greedy,oracle",
+                            "--no-similarity", "--out", tmp_path / "r", "--json")
+    assert code == 0, err
+    attacks = json.loads(stdout)["runs"][0]["attacks"]
+    assert set(attacks) == {"greedy/wordnet", "oracle/wordnet"}
+    oracle = records_of(Path(attacks["oracle/wordnet"]["records_file"]))
+    assert len(oracle) == 20 and all(r["backwards"] == 0 for r in oracle)
+    one_line_error(*cli("robustness", run, "--corpus", "rotten-tomatoes", "--method", "oracle", "--dictionary",
+                        "vocab")[::2], "synonym dictionary")

@@ -22,8 +22,11 @@ from advtext.metrics import attack_summary
 from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
 from advtext.text.classifier import TextClassifier, check_labels_fit
 from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec
+from advtext.text.query_attack import whole_vocabulary_refused
 from advtext.text.run_attack import attack_texts
 from advtext.text.tokenizer import Vocabulary
+
+QUERY_ONLY = "oracle"  # the attack name of greedy's query-only form
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,18 @@ class AttackSpec:
 def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
                   max_change: float | None, min_words: int = 0, polarity_guard: bool = False,
                   min_similarity: float | None = None, measure_similarity: bool = True) -> list[AttackSpec]:
-    """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``."""
+    """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``; ``oracle`` is
+    greedy's query-only form (``--threat oracle``), which reads no gradient: a model that only masks its
+    gradients resists the others, not it."""
     specs = []
     for method in filter(None, (m.strip() for m in methods.split(","))):
-        if method not in METHODS:
-            raise AdvtextError(f"unknown attack method {method!r}: use {' or '.join(METHODS)}, comma-separated")
+        if method not in (*METHODS, QUERY_ONLY):
+            raise AdvtextError(f"unknown attack method {method!r}: use {', '.join(METHODS)} or {QUERY_ONLY}, "
+                               "comma-separated")
         for dictionary in filter(None, (d.strip() for d in dictionaries.split(","))):
-            parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
+            kind, _ = parse_dictionary_spec(dictionary)  # a bad spec is refused before any attack runs
+            if method == QUERY_ONLY and kind == "vocab":
+                raise whole_vocabulary_refused(dictionary)
             specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words, polarity_guard,
                                     min_similarity, measure_similarity))
     if not specs:
@@ -145,9 +153,10 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
                dictionaries: DictionaryCache | None = None, corpus_words: frozenset[str] | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
-    settings = AttackSettings(method=spec.method, max_change=spec.max_change, min_words=spec.min_words,
-                              min_similarity=spec.min_similarity, measure_similarity=spec.measure_similarity,
-                              seed=seed)
+    query_only = spec.method == QUERY_ONLY
+    settings = AttackSettings(method="greedy" if query_only else spec.method, max_change=spec.max_change,
+                              min_words=spec.min_words, min_similarity=spec.min_similarity,
+                              measure_similarity=spec.measure_similarity, seed=seed, query_only=query_only)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,

@@ -17,7 +17,7 @@ from advtext.errors import AdvtextError
 from advtext.image.fgsm import check_eps
 from advtext.progress import progress_bar
 
-METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs")
+METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs", "cw")
 
 
 PROGRESS_STEP = 500  # images crafted between two updates of the progress bar
@@ -37,6 +37,11 @@ class AttackSettings:
     saturation: float = 0.0
     saliency: str = "probs"
     lbfgs_steps: int = 5
+    cw_c: float = 1e-2
+    cw_kappa: float = 0.0
+    cw_steps: int = 300
+    cw_lr: float = 0.01
+    cw_search_steps: int = 6
     seed: int = 0
     chunk_size: int | None = 1000
 
@@ -44,6 +49,7 @@ class AttackSettings:
 def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, eps: float,
           s: AttackSettings) -> torch.Tensor:
     """Adversarials of ``x`` by ``s.method``; ``target`` (per row) makes the attack targeted."""
+    from advtext.image.cw import carlini_wagner_l2
     from advtext.image.fgsm import basic_iterative_method, fast_gradient_method, projected_gradient_descent
     from advtext.image.jsma import jsma
     from advtext.image.lbfgs import lbfgs_attack, second_best_class
@@ -68,12 +74,15 @@ def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torc
         if s.method == "lbfgs":
             goal = target if targeted else second_best_class(m, x, s.chunk_size)
             return lbfgs_attack(m, x, goal, search_steps=s.lbfgs_steps, chunk_size=s.chunk_size)
+        if s.method == "cw":
+            return carlini_wagner_l2(m, x, labels, targeted, s.cw_c, s.cw_kappa, s.cw_steps, s.cw_lr,
+                                     s.cw_search_steps, chunk_size=s.chunk_size)
     raise AdvtextError(f"unknown method {s.method!r}: use one of {', '.join(METHODS)}")
 
 
 def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
                target: torch.Tensor | None, s: AttackSettings) -> tuple[list[dict], list[dict], dict]:
-    """Attack every row at every epsilon (one epsilon for JSMA and L-BFGS, which do not use one).
+    """Attack every row at every epsilon (one epsilon for JSMA, L-BFGS and C&W, which do not use one).
 
     Returns ``(records, summaries, examples)``; ``examples`` holds the originals, adversarials and
     predictions of the last epsilon, for the example grid.

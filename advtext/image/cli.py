@@ -19,28 +19,36 @@ def _positive(ctx, param, value):
 
 @click.group()
 def image():
-    """MNIST classifiers and image attacks (FGSM, BIM, PGD, JSMA, L-BFGS) on the shared engine."""
+    """MNIST classifiers, image attacks (FGSM, BIM, PGD, JSMA, L-BFGS, C&W) and defences on the shared engine."""
 
 
-@image.command()
-@click.option("--model", "architecture", type=click.Choice(["cnn", "mlp", "linear"]), default="cnn",
-              show_default=True, help="small CNN, fully connected net, or shallow softmax")
-@click.option("--hidden-size", type=int, default=128, show_default=True, callback=_positive)
-@click.option("--train-size", type=int, default=None, callback=_positive,
-              help="use only the first N training images (default all 60,000 minus validation)")
-@click.option("--val-size", type=int, default=5000, show_default=True, callback=_positive,
-              help="training images held out (the last N) for early stopping")
-@click.option("--epochs", type=int, default=3, show_default=True, callback=_positive)
-@click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--patience", type=int, default=2, show_default=True, callback=_positive)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="run directory to write")
-@click.option("--overwrite", is_flag=True, help="replace a model already in --out")
-def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, lr, patience, seed, device, out,
-          overwrite):
-    """Train an MNIST classifier and write it (weights, config, report) to --out."""
+def training_options(f):
+    """The options every command that trains an MNIST model shares."""
+    for option in reversed([
+        click.option("--model", "architecture", type=click.Choice(["cnn", "mlp", "linear"]), default="cnn",
+                     show_default=True, help="small CNN, fully connected net, or shallow softmax"),
+        click.option("--hidden-size", type=int, default=128, show_default=True, callback=_positive),
+        click.option("--train-size", type=int, default=None, callback=_positive,
+                     help="use only the first N training images (default all 60,000 minus validation)"),
+        click.option("--val-size", type=int, default=5000, show_default=True, callback=_positive,
+                     help="training images held out (the last N) for early stopping"),
+        click.option("--epochs", type=int, default=3, show_default=True, callback=_positive),
+        click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive),
+        click.option("--lr", type=float, default=1e-3, show_default=True),
+        click.option("--patience", type=int, default=2, show_default=True, callback=_positive),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N]"),
+        click.option("--out", type=click.Path(path_type=Path), required=True, help="run directory to write"),
+        click.option("--overwrite", is_flag=True, help="replace a model already in --out"),
+    ]):
+        f = option(f)
+    return f
+
+
+def train_image_run(architecture, hidden_size, train_size, val_size, epochs, batch_size, lr, patience, seed, device,
+                    out, overwrite, step=None, what: str = "training", **info):
+    """Train an MNIST model on the shared loop (``step`` replaces plain cross-entropy), report on the test
+    split, and save the run (``info`` goes into its config); returns the classifier."""
     from advtext.checkpoint import PROGRESS, check_run_dir
     from advtext.engine import select_device
     from advtext.image.classifier import ImageClassifier
@@ -51,7 +59,7 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
     from advtext.training import TrainSettings, classification_report, seed_everything
 
     run_dir = check_run_dir(out, overwrite)
-    dev = select_device(device)
+    dev = select_device(device) if isinstance(device, str) else device
     x, y = load_mnist("train")
     if val_size >= len(y):
         raise AdvtextError(f"--val-size {val_size} leaves no training images: choose fewer than {len(y)}")
@@ -60,18 +68,84 @@ def train(architecture, hidden_size, train_size, val_size, epochs, batch_size, l
     seed_everything(seed)
     cfg = ImageModelConfig(architecture=architecture, hidden_size=hidden_size)
     clf = ImageClassifier(build_image_model(cfg).to(dev), dev)
-    click.echo(f"training {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}",
+    click.echo(f"{what} {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}",
                err=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    identity = {"model": cfg.to_dict(), "train_size": len(y), "val_size": val_size, "train": settings.__dict__}
-    history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True),
+    identity = {"model": cfg.to_dict(), "train_size": len(y), "val_size": val_size, "train": settings.__dict__,
+                **info}
+    history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True), step=step,
                          progress_file=run_dir / PROGRESS, identity=identity)
     report = classification_report(clf, *load_mnist("test"))
     clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
-             created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+             created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
     print_classification_report(report, f"{architecture} on MNIST test split")
     click.echo(f"saved {run_dir}")
+    return clf
+
+
+@image.command()
+@training_options
+def train(**options):
+    """Train an MNIST classifier and write it (weights, config, report) to --out."""
+    train_image_run(**options)
+
+
+@image.command()
+@click.option("--method", type=click.Choice(["fgsm", "pgd"]), default="fgsm", show_default=True,
+              help="fgsm: Goodfellow et al. 2015's mixed loss; pgd: Madry et al. 2018's PGD examples")
+@click.option("--eps", type=float, default=0.25, show_default=True, help="L-infinity radius (pixels in [0, 1])")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="weight of the clean loss: alpha * CE(x) + (1 - alpha) * CE(x_adv) (Madry: 0)")
+@click.option("--steps", type=int, default=40, show_default=True, callback=_positive, help="pgd: steps")
+@click.option("--step-size", type=float, default=0.01, show_default=True, help="pgd: step size")
+@click.option("--random-start/--no-random-start", default=True, show_default=True,
+              help="pgd: uniform start in the ball")
+@training_options
+def harden(method, eps, alpha, steps, step_size, random_start, **options):
+    """Adversarial training of an MNIST model against FGSM (Goodfellow 2015) or PGD (Madry 2018)."""
+    from advtext.cli import given
+    from advtext.defenses.image_hardening import ImageAdversarialStep, ImageHardenSettings
+
+    settings = ImageHardenSettings(method=method, eps=eps, alpha=alpha, steps=steps, step_size=step_size,
+                                   random_start=random_start)
+    unused = given(["steps", "step_size", "random_start"]) if method == "fgsm" else []
+    if unused:
+        raise AdvtextError(f"{', '.join(unused)} has no effect with --method fgsm: drop it, or use --method pgd")
+    train_image_run(**options, step=ImageAdversarialStep(settings, options["seed"]), what="hardening",
+                    hardening=settings.to_dict())
+
+
+@image.command()
+@click.option("--temperature", type=float, default=100.0, show_default=True,
+              help="softmax temperature of teacher and student in training (the student is deployed at 1)")
+@click.option("--teacher", "teacher_run", type=click.Path(path_type=Path), default=None,
+              help="a teacher already trained at this temperature (default: train one into OUT/teacher)")
+@training_options
+def distill(temperature, teacher_run, **options):
+    """Defensive distillation (Papernot et al. 2016): a teacher trained at temperature T, a student of the same
+    architecture trained on its soft labels at T, saved to predict at T = 1."""
+    from advtext.defenses.distillation import DistillationStep, TemperatureStep, check_temperature
+    from advtext.image.classifier import ImageClassifier
+
+    check_temperature(temperature)
+    out = options["out"]
+    if teacher_run is None:
+        teacher_run = out / "teacher"
+        if (teacher_run / "model.safetensors").exists() and not options["overwrite"]:
+            click.echo(f"reusing the teacher in {teacher_run}", err=True)
+        else:
+            train_image_run(**{**options, "out": teacher_run}, step=TemperatureStep(temperature),
+                            what=f"training the teacher (temperature {temperature}),",
+                            distillation={"role": "teacher", "temperature": temperature})
+    teacher = ImageClassifier.load(teacher_run, options["device"])
+    found = teacher.info.get("distillation", {}).get("temperature")
+    if found != temperature:
+        raise AdvtextError(f"{teacher_run} was trained at temperature {found}, not {temperature}: give a teacher of "
+                           "this temperature, or drop --teacher to train one")
+    train_image_run(**options, step=DistillationStep(teacher.model, temperature), what="distilling",
+                    distillation={"role": "student", "temperature": temperature, "deployed_temperature": 1,
+                                  "teacher": str(teacher_run)})
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -116,7 +190,7 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
 
 @image.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--method", type=click.Choice(["fgsm", "bim", "pgd", "jsma", "lbfgs"]), default="fgsm",
+@click.option("--method", type=click.Choice(["fgsm", "bim", "pgd", "jsma", "lbfgs", "cw"]), default="fgsm",
               show_default=True)
 @click.option("--eps", default="0.25", show_default=True,
               help="comma-separated epsilons (fgsm, bim, pgd); several give an accuracy-versus-epsilon curve")
@@ -133,6 +207,13 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
                    "search domain; 0 is the paper's rule (only features at the edge leave), torchattacks uses 0.01")
 @click.option("--saliency", type=click.Choice(["logits", "probs"]), default="probs", show_default=True,
               help="JSMA: differentiate the softmax probabilities (the paper's JSMA-F) or the logits (torchattacks)")
+@click.option("--c-init", type=float, default=0.01, show_default=True, help="cw: first constant c of the search")
+@click.option("--kappa", type=float, default=0.0, show_default=True, help="cw: confidence margin on the logits")
+@click.option("--cw-steps", type=int, default=300, show_default=True, callback=_positive,
+              help="cw: Adam steps per constant (a pixel at 0 or 1 starts where tanh is flat: it needs hundreds)")
+@click.option("--cw-lr", type=float, default=0.01, show_default=True, help="cw: Adam learning rate")
+@click.option("--search-steps", type=int, default=6, show_default=True, callback=_positive,
+              help="cw: constants tried per image (bisection; 1 runs --c-init alone, as torchattacks does)")
 @click.option("--goal", default="untargeted", show_default=True, help="untargeted, targeted:T or source-target:S:T")
 @click.option("--all-targets", is_flag=True, help="attack every sample toward each of the other classes")
 @click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
@@ -143,8 +224,8 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="folder for records.jsonl, summary.json and plots (default RUN/attack-METHOD)")
-def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, saliency, goal, all_targets, count,
-           offset, all_samples, seed, device, out):
+def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, saliency, c_init, kappa, cw_steps,
+           cw_lr, search_steps, goal, all_targets, count, offset, all_samples, seed, device, out):
     """Attack a saved MNIST model; write JSONL records, a summary, an example grid and the epsilon curve."""
     import math
 
@@ -179,7 +260,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
         raise AdvtextError("no test image to attack: raise --n, change --offset or the goal's classes")
     settings = AttackSettings(method=method, epsilons=epsilons, norm=math.inf if norm == "inf" else 2.0, steps=steps,
                               step_size=step_size, theta=theta, gamma=gamma, saturation=saturation,
-                              saliency=saliency, seed=seed)
+                              saliency=saliency, cw_c=c_init, cw_kappa=kappa, cw_steps=cw_steps, cw_lr=cw_lr,
+                              cw_search_steps=search_steps, seed=seed)
     dev = clf.device
     click.echo(f"{method} on {run}: {len(y)} attacks, goal {'all other targets' if all_targets else goal}, "
                f"device {dev}", err=True)
@@ -208,8 +290,9 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
               help="correctly classified test images for the robustness metric")
-@click.option("--metric", type=click.Choice(["fgsm", "jsma", "both", "none"]), default="both", show_default=True,
-              help="robustness: minimal FGSM epsilon (bisection) and/or minimal JSMA L0 fraction over all targets")
+@click.option("--metric", type=click.Choice(["fgsm", "jsma", "cw", "both", "all", "none"]), default="both",
+              show_default=True, help="robustness: minimal FGSM epsilon (bisection), minimal JSMA L0 fraction over all "
+                                      "targets, minimal C&W L2 (on the logits); both: fgsm and jsma; all: the three")
 @click.option("--gamma", type=float, default=0.145, show_default=True, help="JSMA distortion budget")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -220,7 +303,7 @@ def eval_cmd(run, count, metric, gamma, device, as_json):
     from advtext.image.classifier import ImageClassifier
     from advtext.image.jsma import check_jsma_args
     from advtext.image.mnist import load_mnist
-    from advtext.image.robustness import fgsm_minimal_eps, jsma_minimal_l0, summarize
+    from advtext.image.robustness import cw_minimal_l2, fgsm_minimal_eps, jsma_minimal_l0, summarize
     from advtext.report import print_classification_report
     from advtext.training import classification_report
 
@@ -230,9 +313,11 @@ def eval_cmd(run, count, metric, gamma, device, as_json):
     x, y, _ = _samples(clf, 0, False)
     x, y = x[:count].to(clf.device), y[:count].to(clf.device)
     with attack_mode(clf.model) as m:
-        if metric in ("fgsm", "both"):
+        if metric in ("fgsm", "both", "all"):
             report["robustness"]["fgsm_linf_eps"] = summarize(fgsm_minimal_eps(m, x, y))
-        if metric in ("jsma", "both"):
+        if metric in ("cw", "all"):
+            report["robustness"]["cw_l2"] = summarize(cw_minimal_l2(m, x, y))
+        if metric in ("jsma", "both", "all"):
             report["robustness"]["jsma_l0_fraction"] = summarize(jsma_minimal_l0(m, x, y, clf.num_classes,
                                                                                  gamma=gamma))
     if as_json:

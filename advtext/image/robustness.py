@@ -3,7 +3,9 @@ perturbation that changes the class, per sample
 
 * for FGSM, the smallest L-infinity epsilon that misclassifies, found by bisection (the gradient
   sign is computed once; each bisection step is one forward pass for the whole batch);
-* for JSMA, the smallest fraction of features changed over the runs toward every other class.
+* for JSMA, the smallest fraction of features changed over the runs toward every other class;
+* for C&W (L2, on the logits), the L2 size of the smallest adversarial its constant search finds: the
+  measure that a distilled network's saturated softmax cannot inflate.
 
 Samples that no perturbation within the attack's limits moves are reported apart (not averaged).
 """
@@ -15,6 +17,7 @@ import math
 import torch
 
 from advtext.engine import evaluate
+from advtext.image.cw import carlini_wagner_l2
 from advtext.image.fgsm import ModelFn, loss_gradient
 from advtext.image.jsma import all_other_targets, jsma
 
@@ -52,6 +55,16 @@ def jsma_minimal_l0(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor, num_cla
     fraction = torch.where(success, fraction, torch.full_like(fraction, math.inf))
     best = torch.full((len(x),), math.inf, device=x.device).scatter_reduce(0, rows, fraction, "amin")
     return torch.where(torch.isinf(best), torch.full_like(best, math.nan), best)
+
+
+def cw_minimal_l2(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor, steps: int = 300, search_steps: int = 6,
+                  chunk_size: int | None = None) -> torch.Tensor:
+    """Per row, the L2 size of the smallest untargeted C&W adversarial found (on the logits, so a softmax that
+    distillation saturated does not hide it); NaN where none was."""
+    adv = carlini_wagner_l2(model_fn, x, y, steps=steps, search_steps=search_steps, chunk_size=chunk_size)
+    fooled = evaluate(model_fn, adv, chunk_size=chunk_size).argmax(1) != y
+    size = (adv - x).flatten(1).norm(dim=1)
+    return torch.where(fooled, size, torch.full_like(size, float("nan")))
 
 
 def summarize(values: torch.Tensor) -> dict:

@@ -1,0 +1,139 @@
+"""Image defences and the attack that sees through distillation: C&W L2, defensive distillation, FGSM/PGD
+adversarial training, on the API and through `advtext image`."""
+
+import json
+
+import pytest
+import torch
+from test_bad_input import one_line_error
+from test_image_cli import advtext
+
+from advtext.defenses.distillation import DistillationStep, TemperatureStep
+from advtext.defenses.image_hardening import ImageAdversarialStep, ImageHardenSettings
+from advtext.engine import attack_mode
+from advtext.image.classifier import ImageClassifier
+from advtext.image.cw import carlini_wagner_l2
+from advtext.image.fgsm import fast_gradient_method
+
+
+def linear_model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(8, 2)
+    model.weight.data = torch.randn(2, 8)
+    model.bias.data = torch.zeros(2)
+    return model.eval()
+
+
+def test_cw_finds_the_closed_form_minimal_perturbation_of_a_linear_model():
+    """For two classes and a linear model the smallest L2 change that flips the class is |margin| / ||w1 - w0||;
+    C&W's search gets within a few percent of it, and every row keeps a success."""
+    model = linear_model()
+    x = 0.4 + 0.2 * torch.rand(16, 8)  # far from the box's edges, where the exact answer is not clipped
+    y = model(x).argmax(1)
+    with attack_mode(model) as m:
+        adv = carlini_wagner_l2(m, x, y, steps=300, lr=0.01, search_steps=8, c_init=0.1)
+    assert (model(adv).argmax(1) != y).all()
+    w = model.weight[1] - model.weight[0]
+    exact = (x @ w).abs() / w.norm()
+    found = (adv - x).norm(dim=1)
+    assert ((found >= exact * 0.999) & (found <= exact * 1.05)).all(), (found / exact)
+
+
+def test_batched_cw_equals_one_at_a_time():
+    model = linear_model(1)
+    x = torch.rand(6, 8)
+    y = model(x).argmax(1)
+    with attack_mode(model) as m:
+        batched = carlini_wagner_l2(m, x, y, steps=30, search_steps=3)
+        alone = torch.cat([carlini_wagner_l2(m, x[i : i + 1], y[i : i + 1], steps=30, search_steps=3)
+                           for i in range(6)])
+    torch.testing.assert_close(batched, alone, atol=1e-6, rtol=0)
+
+
+def test_cw_targeted_reaches_the_target_with_the_margin_asked_for():
+    """A linear model, whose target regions are convex: the runner-up class is reached with the margin kappa
+    wherever the box allows it, and a row whose target is out of reach comes back unchanged."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 4).eval()
+    model.weight.data = 3 * torch.randn(4, 8)
+    x = torch.rand(10, 8)
+    target = model(x).topk(2, dim=1).indices[:, 1]
+    target[0] = model(x[:1]).argmin(1)  # the least likely class of row 0, with a margin the box may not allow
+    with attack_mode(model) as m:
+        adv = carlini_wagner_l2(m, x, target, targeted=True, kappa=0.5, steps=300, search_steps=8)
+    logits = model(adv)
+    hit = logits.argmax(1) == target
+    assert hit[1:].all()
+    top_other = logits.scatter(1, target[:, None], -float("inf")).amax(1)
+    assert (logits.gather(1, target[:, None]).squeeze(1)[hit] - top_other[hit] >= 0.5 - 1e-4).all()
+    assert torch.equal(adv[~hit], x[~hit])  # a row never fooled comes back unchanged
+
+
+def test_distillation_steps_are_the_papers_losses():
+    model, teacher = linear_model(2).train(), linear_model(3)
+    x, y = torch.rand(5, 8), torch.tensor([0, 1, 1, 0, 1])
+    figures = TemperatureStep(20.0)(model, x, y)
+    assert figures["loss"] == pytest.approx(torch.nn.functional.cross_entropy(model(x) / 20, y).item())
+    model.zero_grad()
+    figures = DistillationStep(teacher, 20.0)(model, x, y)
+    soft = torch.softmax(teacher(x) / 20, -1)
+    expected = -(soft * torch.log_softmax(model(x) / 20, -1)).sum(-1).mean()
+    assert figures["loss"] == pytest.approx(expected.item())
+    assert model.weight.grad is not None and not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_fgsm_training_step_is_goodfellows_mixed_loss():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2)).train()
+    x, y = torch.rand(6, 1, 8), torch.tensor([0, 1, 0, 1, 1, 0])
+    figures = ImageAdversarialStep(ImageHardenSettings(method="fgsm", eps=0.1, alpha=0.3))(model, x, y)
+    with attack_mode(model) as m:
+        adv = fast_gradient_method(m, x, 0.1, y=y)
+    ce = torch.nn.functional.cross_entropy
+    assert figures["loss"] == pytest.approx((0.3 * ce(model(x), y) + 0.7 * ce(model(adv), y)).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--eps", "0"], "--eps 0.0"), (["--alpha", "1"], "--alpha 1.0"), (["--steps", "3"], "--steps")])
+def test_bad_hardening_options(args, needle, tmp_path):
+    done = advtext("image", "harden", *args, "--train-size", "100", "--out", str(tmp_path / "x"))
+    one_line_error(done.returncode, done.stderr, needle)
+
+
+def test_distill_harden_and_cw_through_the_cli(tmp_path):
+    common = ["--model", "mlp", "--hidden-size", "32", "--train-size", "2000", "--val-size", "500", "--epochs", "4",
+              "--lr", "1e-2", "--device", "cpu"]
+    distilled = tmp_path / "distilled"
+    done = advtext("image", "distill", *common, "--temperature", "20", "--out", str(distilled))
+    assert done.returncode == 0, done.stderr
+    config = json.loads((distilled / "config.json").read_text())
+    assert config["distillation"] == {"role": "student", "temperature": 20.0, "deployed_temperature": 1,
+                                      "teacher": str(distilled / "teacher")}
+    assert config["test"]["accuracy"] > 0.6  # a high temperature learns slowly: logits must grow T times larger
+    # deployed at T = 1: a saturated softmax (the source of the masked gradients)
+    student = ImageClassifier.load(distilled, "cpu")
+    from advtext.image.mnist import load_mnist
+
+    x = load_mnist("test")[0][:200]
+    assert student.predict_proba(x).amax(1).mean() > 0.99
+    done = advtext("image", "distill", *common, "--temperature", "50", "--teacher", str(distilled / "teacher"),
+                   "--out", str(tmp_path / "other"))
+    one_line_error(done.returncode, done.stderr, "temperature 20.0, not 50.0")
+
+    hardened = tmp_path / "hardened"
+    done = advtext("image", "harden", *common, "--method", "pgd", "--eps", "0.1", "--steps", "3", "--step-size",
+                   "0.05", "--out", str(hardened))
+    assert done.returncode == 0, done.stderr
+    config = json.loads((hardened / "config.json").read_text())
+    assert config["hardening"] == {"method": "pgd", "eps": 0.1, "alpha": 0.5, "steps": 3, "step_size": 0.05,
+                                   "random_start": True}
+    assert "adversarial_loss" in config["history"][0]
+
+    out = tmp_path / "cw"
+    done = advtext("image", "attack", str(distilled), "--method", "cw", "--n", "10", "--cw-steps", "200",
+                   "--search-steps", "2", "--c-init", "0.1", "--device", "cpu", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())["results"][0]
+    assert summary["method"] == "cw" and summary["success_rate"] >= 0.9
+    done = advtext("image", "eval", str(hardened), "--metric", "cw", "--n", "5", "--device", "cpu", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["robustness"]["cw_l2"]["found"] >= 4
