@@ -390,6 +390,65 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
                  identity, step=step, epoch_start=step.epoch_start, hardening=hardening)
 
 
+@cli.command()
+@corpus_options(TRAIN_SEED_HELP)
+@click.option("--temperature", type=float, default=100.0, show_default=True,
+              help="softmax temperature of teacher and student in training (the student is deployed at 1)")
+@click.option("--teacher", "teacher_run", type=click.Path(path_type=Path), default=None,
+              help="a teacher already trained at this temperature (default: train one into OUT/teacher)")
+@model_options
+@fit_options
+def distill(corpus, text_column, label_column, empty, max_words, seed, temperature, teacher_run, architecture, max_len,
+            vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, epochs,
+            batch_size, lr, patience, device, out, overwrite):
+    """Defensive distillation (Papernot et al. 2016) of an LSTM or CNN: a teacher trained at temperature T, a
+    student of the same architecture and vocabulary trained on its soft labels at T, saved to predict at T = 1."""
+    from advtext.checkpoint import check_run_dir
+    from advtext.defenses.distillation import DistillationStep, TemperatureStep, check_temperature
+    from advtext.engine import select_device
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.models import ModelConfig, build_model
+    from advtext.training import seed_everything
+
+    check_temperature(temperature)
+    if architecture == "minilm":
+        raise AdvtextError("distill trains lstm and cnn models: give --model lstm or cnn")
+    if teacher_run is not None and given(MODEL_SHAPE):
+        raise AdvtextError(f"{', '.join(given(MODEL_SHAPE))} cannot change the teacher's model: the student copies "
+                           "its architecture; drop the option")
+    run_dir = check_run_dir(out, overwrite)
+    dev = select_device(device)
+    data = open_corpus(corpus, text_column, label_column, empty, seed)
+    splits = training_splits(data, corpus, max_words, seed)
+    identity = {"corpus": corpus, "max_words": max_words}
+    if teacher_run is None:
+        teacher_run = run_dir / "teacher"
+        if (teacher_run / "model.safetensors").exists() and not overwrite:
+            click.echo(f"reusing the teacher in {teacher_run}", err=True)
+        else:
+            teacher = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq,
+                                          embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
+            click.echo(f"training the teacher at temperature {temperature}", err=True)
+            role = {"role": "teacher", "temperature": temperature}
+            fit_and_save(teacher, data, corpus, max_words, seed, seed, splits, teacher_run, epochs, batch_size, lr,
+                         patience, {**identity, "model": teacher.config.to_dict(), "distillation": role},
+                         step=TemperatureStep(temperature), distillation=role)
+    teacher = TextClassifier.load(teacher_run, dev)
+    found = teacher.info.get("distillation", {}).get("temperature")
+    if found != temperature:
+        raise AdvtextError(f"{teacher_run} was trained at temperature {found}, not {temperature}: give a teacher of "
+                           "this temperature, or drop --teacher to train one")
+    seed_everything(seed)
+    student = TextClassifier(build_model(ModelConfig.from_dict(teacher.config.to_dict())), teacher.vocab,
+                             teacher.max_len, dev)
+    student.model.to(dev)
+    role = {"role": "student", "temperature": temperature, "deployed_temperature": 1, "teacher": str(teacher_run)}
+    click.echo(f"distilling into a student at temperature {temperature}", err=True)
+    fit_and_save(student, data, corpus, max_words, seed, seed, splits, run_dir, epochs, batch_size, lr, patience,
+                 {**identity, "model": student.config.to_dict(), "distillation": role},
+                 step=DistillationStep(teacher.model, temperature), distillation=role)
+
+
 EVAL_SPLIT_HELP = ("train, validation, test or all; default: test for a built-in corpus, all for your own file "
                    "(a file you evaluate on is held out as a whole)")
 
@@ -490,6 +549,9 @@ def export(run, out, overwrite):
               help="greedy: first-order best substitutes kept per position")
 @click.option("--verify", type=int, default=6, show_default=True, callback=_positive,
               help="greedy: candidates checked with a real forward pass per step")
+@click.option("--objective", type=click.Choice(["log-probs", "logits"]), default="log-probs", show_default=True,
+              help="what the gradient attack climbs: the goal's log-probability, or the margin on the logits (Carlini "
+                   "& Wagner's; it sees through a distilled model's saturated softmax)")
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
@@ -499,8 +561,8 @@ def export(run, out, overwrite):
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, polarity_guard,
-           min_similarity, measure_similarity, top_positions, words_per_position, verify, threat_spec, batch_size,
-           device, out):
+           min_similarity, measure_similarity, top_positions, words_per_position, verify, objective, threat_spec,
+           batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.goals import parse_goal
@@ -535,7 +597,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
                                "queried) runs under it")
         if parse_dictionary_spec(dictionary_spec)[0] == "vocab":
             raise whole_vocabulary_refused(dictionary_spec)
-        greedy_only = given(["top_positions", "words_per_position", "verify"])
+        greedy_only = given(["top_positions", "words_per_position", "verify", "objective"])
         if greedy_only:
             raise AdvtextError(f"{', '.join(greedy_only)} steers the gradient search, which --threat oracle does not "
                                "run: drop it")
@@ -581,7 +643,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
                               measure_similarity=measure_similarity, top_positions=top_positions,
                               words_per_position=words_per_position, verify=verify, seed=seed,
-                              query_only=threat == "oracle")
+                              query_only=threat == "oracle", objective=objective)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
@@ -590,7 +652,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               "measure_similarity": measure_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" and threat != "oracle" else {}),
-              **({"threat": threat_spec} if threat != "white-box" else {})}
+              **({"threat": threat_spec} if threat != "white-box" else {}),
+              **({"objective": objective} if objective != "log-probs" else {})}
     chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
     if threat in ("transfer", "samples"):
         # a samples substitute is determined by the target, the draw and the seed, which the config holds

@@ -47,7 +47,9 @@ class AttackSettings:
     Greedy mode, per step: ``top_positions`` scored over the dictionary, ``words_per_position`` best
     first-order substitutes kept at each, and the ``verify`` best of those checked by a forward pass.
     ``query_only``: the attack reads no gradient, only the target's probabilities (``--threat oracle``; see
-    ``advtext.text.query_attack``)."""
+    ``advtext.text.query_attack``). ``objective``: what the attack climbs, ``log-probs`` (the goal's
+    log-probability objective) or ``logits`` (Carlini & Wagner's margin on the logits, which a distilled
+    model's saturated softmax cannot flatten)."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -59,6 +61,28 @@ class AttackSettings:
     verify: int = 6
     seed: int = 0
     query_only: bool = False
+    objective: str = "log-probs"
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise AdvtextError(f"unknown objective {self.objective!r}: use {' or '.join(OBJECTIVES)}")
+
+
+OBJECTIVES = ("log-probs", "logits")
+
+
+def goal_objective(goal: Goal, logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
+    """The value (B,) an attack raises: the goal's objective on the log-probabilities, or on the logits the margin
+    toward the goal (a target's logit over the best other; for the other goals, the best other logit over the
+    label's)."""
+    logits = logits.float()
+    if objective == "log-probs":
+        return goal.objective(torch.log_softmax(logits, -1), labels)
+    toward = goal.target(labels)
+    own = labels if toward is None else toward
+    mine = logits.gather(1, own[:, None]).squeeze(1)
+    best_other = logits.scatter(1, own[:, None], -float("inf")).amax(1)
+    return best_other - mine if toward is None else mine - best_other
 
 
 @dataclass
@@ -151,7 +175,8 @@ class SequenceAttack:
                 logits = logits_from_words(self.model, emb, ids_)
             lp = torch.log_softmax(logits.float(), -1)
             log_probs.append(lp.detach())
-            return self.goal.objective(lp, y), go_on & ~self.goal.done(lp.detach().exp(), y)
+            return (goal_objective(self.goal, logits, y, self.settings.objective),
+                    go_on & ~self.goal.done(lp.detach().exp(), y))
 
         _, grad, wanted = gradient_where(objective, self.table[ids], ids != 0, labels, may_continue, ids)
         return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
@@ -250,7 +275,8 @@ class SequenceAttack:
         probs[row, slot] = log_probs.exp()
         y = labels[row]
         score = torch.full((b, n_cand), -float("inf"), device=ids.device)
-        score[row, slot] = self.goal.objective(log_probs, y) + 1e4 * self.goal.done(log_probs.exp(), y).float()
+        score[row, slot] = (goal_objective(self.goal, logits, y, self.settings.objective)
+                            + 1e4 * self.goal.done(log_probs.exp(), y).float())
         choice = score.argmax(1)
         rows = torch.arange(b, device=ids.device)
         best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))
