@@ -792,15 +792,23 @@ def constraints_said(config: dict) -> str:
 @click.option("--plots", type=click.Path(path_type=Path), default=None, help="write PNG plots to this folder")
 @click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True,
               help="adversarial examples to show")
-def stats(records_file, as_json, plots, examples):
-    """Statistics of an attack's records: success, words changed, budget curve, cost."""
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path), default=None,
+              help="also write the records as TextAttack's CSV log (its columns, changed words marked [[word]])")
+def stats(records_file, as_json, plots, examples, csv_out):
+    """Statistics of an attack's records (advtext's JSONL, or TextAttack's CSV log): success, words changed,
+    budget curve, cost."""
     from advtext.metrics import attack_summary
     from advtext.report import print_attack_summary, print_examples, write_attack_plots
     from advtext.text.corpora import read_text_file
     from advtext.text.run_attack import read_attack_file
+    from advtext.text.textattack_csv import is_textattack_csv, read_textattack_csv, write_textattack_csv
 
     raw = read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
-    config, records = read_attack_file(records_file)
+    if is_textattack_csv(records_file):
+        config, records = {"method": "TextAttack", "goal": "untargeted", "dictionary": "its own"}, \
+            read_textattack_csv(records_file)
+    else:
+        config, records = read_attack_file(records_file)
     if not raw.endswith("\n"):
         click.echo(f"note: the last line of {records_file} was cut short (an interrupted write) and is not "
                    "counted", err=True)
@@ -816,6 +824,9 @@ def stats(records_file, as_json, plots, examples):
     if plots:
         for p in write_attack_plots(summary, plots):
             click.echo(f"wrote {p}", err=True)
+    if csv_out:
+        write_textattack_csv(records, csv_out)
+        click.echo(f"wrote {csv_out} (TextAttack's CSV columns)", err=True)
 
 
 @cli.command()

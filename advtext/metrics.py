@@ -16,6 +16,10 @@ def _describe(values: list[float]) -> dict:
             "std": statistics.pstdev(values), "min": min(values), "max": max(values)}
 
 
+def _seconds(records: list[dict]) -> list[float]:
+    return [r["seconds"] for r in records if r.get("seconds") is not None]
+
+
 def attack_summary(records: list[dict]) -> dict:
     """The figures users compare (TextAttack's names where they exist), from attack records.
 
@@ -46,7 +50,8 @@ def attack_summary(records: list[dict]) -> dict:
         "backwards_per_sentence": statistics.fmean(r["backwards"] for r in attacked) if attacked else None,
         # texts the target classified for each attacked text (files written before queries were counted: none)
         "queries": _describe([r["queries"] for r in attacked] if all("queries" in r for r in attacked) else []),
-        "seconds_per_sentence": statistics.fmean(r["seconds"] for r in records) if records else None,
-        "seconds_total": sum(r["seconds"] for r in records),
+        # a TextAttack log has no timings: None
+        "seconds_per_sentence": statistics.fmean(timed) if (timed := _seconds(records)) else None,
+        "seconds_total": sum(timed) if timed else None,
         "quality": quality_summary(succ),
     }

@@ -14,7 +14,7 @@ import fcntl
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -115,21 +115,26 @@ def _joins(left: str, right: str) -> bool:
 
 def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed: list[int],
                      vocab: Vocabulary) -> tuple[str, list[dict]]:
-    """Rewrite exactly the changed words of ``text``, left to right; the list of changes with spans.
+    """Rewrite exactly the changed words of ``text``, left to right; the list of changes with spans."""
+    changes = [{"position": p, "old": tokens[p].text, "new": vocab.itos[new_ids[p]], "start": tokens[p].start,
+                "end": tokens[p].end} for p in sorted(changed)]
+    return rewrite(text, changes), changes
 
-    A space is added only where the new word would otherwise merge with what now stands beside it.
-    """
-    changes, out, cursor = [], [], 0
-    for p in sorted(changed):
-        tok, word = tokens[p], vocab.itos[new_ids[p]]
-        changes.append({"position": p, "old": tok.text, "new": word, "start": tok.start, "end": tok.end})
-        out.append(text[cursor : tok.start])
-        before = "".join(out)[-1:]
-        after = text[tok.end : tok.end + 1]
-        out.append((" " if _joins(before, word[:1]) else "") + word + (" " if _joins(word[-1:], after) else ""))
-        cursor = tok.end
+
+def rewrite(text: str, changes: list[dict], show: Callable[[str], str] = str) -> str:
+    """``text`` with each change's span replaced by its new word (as ``show`` writes it: TextAttack's log marks
+    it ``[[word]]``). A space is added only where the new word would otherwise merge with what now stands
+    beside it."""
+    out, cursor, tail = [], 0, ""  # tail: the last character written, as the plain text has it
+    for c in sorted(changes, key=lambda c: c["start"]):
+        word, gap = c["new"], text[cursor : c["start"]]
+        before = gap[-1:] or tail
+        pre = " " if _joins(before, word[:1]) else ""
+        post = " " if _joins(word[-1:], text[c["end"] : c["end"] + 1]) else ""
+        out += [gap, pre + show(word) + post]
+        tail, cursor = post or word[-1:], c["end"]
     out.append(text[cursor:])
-    return "".join(out), changes
+    return "".join(out)
 
 
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],

@@ -1,0 +1,78 @@
+"""advtext from Python: load a classifier, attack a list of texts, get records and statistics back.
+
+    from advtext import load_classifier, attack, summarize
+
+    clf = load_classifier("runs/rt-lstm")                # a run of advtext's, or "hf:PATH"
+    records = attack(clf, ["a gorgeous, witty film"], [1], method="greedy", dictionary="wordnet")
+    print(summarize(records)["success_rate"])
+
+The records are those `advtext attack` writes (one dict per text, in the order given); the statistics
+those of `advtext stats`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from advtext.errors import AdvtextError
+
+
+def load_classifier(run: str | Path, device: str = "auto"):
+    """A text classifier: an advtext run folder, or ``hf:PATH`` for a local Hugging Face sequence classifier."""
+    from advtext.text.classifier import TextClassifier
+
+    return TextClassifier.load(run, device)
+
+
+def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, method: str = "papernot",
+           goal: str = "untargeted", dictionary: str = "vocab", max_change: float | None = None, min_words: int = 0,
+           protect_stopwords: bool = False, polarity_guard: bool = False, min_similarity: float | None = None,
+           measure_similarity: bool = False, query_only: bool = False, objective: str = "log-probs",
+           seed: int = 0, batch_size: int = 128, out: str | Path | None = None) -> list[dict]:
+    """Attack ``texts`` (labels: the model's own predictions when not given) and return one record per text, in
+    the order given. ``query_only`` runs greedy's query-only form (``--threat oracle``); ``out`` keeps the
+    records in a JSONL file (resumed when it exists), else they live in a temporary one."""
+    from advtext.goals import parse_goal
+    from advtext.text.attack import AttackSettings
+    from advtext.text.classifier import check_labels_fit
+    from advtext.text.dictionary import build_dictionary
+    from advtext.text.heldout import texts_fingerprint
+    from advtext.text.run_attack import attack_texts
+    from advtext.text.similarity import check_min_similarity
+
+    texts = list(texts)
+    if not texts:
+        raise AdvtextError("no text to attack: give at least one")
+    check_min_similarity(min_similarity, measure_similarity or min_similarity is not None)
+    if labels is None:
+        labels = clf.predict_proba(texts).argmax(-1).tolist()
+    labels = [int(y) for y in labels]
+    if len(labels) != len(texts):
+        raise AdvtextError(f"{len(texts)} texts but {len(labels)} labels: give one label per text")
+    check_labels_fit(clf.num_classes, labels, "the texts to attack")
+    clf.cover(texts, [dictionary])
+    built = build_dictionary(dictionary, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
+    settings = AttackSettings(method="greedy" if query_only else method, max_change=max_change, min_words=min_words,
+                              min_similarity=min_similarity,
+                              measure_similarity=measure_similarity or min_similarity is not None, seed=seed,
+                              query_only=query_only, objective=objective)
+    config = {"run": clf.info.get("source"), "weights_sha256": clf.fingerprint, "input": "python",
+              "texts_sha256": texts_fingerprint(texts, labels), "n": len(texts), "method": settings.method,
+              "goal": goal, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
+              "protect_stopwords": protect_stopwords, "polarity_guard": polarity_guard,
+              "min_similarity": min_similarity, "query_only": query_only, "objective": objective, "seed": seed}
+    keys = list(range(len(texts)))
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(out) if out is not None else Path(scratch) / "records.jsonl"
+        records = attack_texts(clf, texts, labels, keys, parse_goal(goal, clf.num_classes), built, settings, path,
+                               config, batch_size)
+    return sorted(records, key=lambda r: r["id"])
+
+
+def summarize(records: list[dict]) -> dict:
+    """The statistics ``advtext stats`` prints, from records."""
+    from advtext.metrics import attack_summary
+
+    return attack_summary(records)
