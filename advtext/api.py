@@ -42,6 +42,8 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
     from advtext.text.run_attack import attack_texts
     from advtext.text.similarity import check_min_similarity
 
+    if query_only and objective != "log-probs":
+        raise AdvtextError("a query-only attack reads probabilities, not logits: drop objective or query_only")
     texts = list(texts)
     if not texts:
         raise AdvtextError("no text to attack: give at least one")

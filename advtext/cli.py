@@ -424,6 +424,9 @@ def distill(corpus, text_column, label_column, empty, max_words, seed, temperatu
     if teacher_run is None:
         teacher_run = run_dir / "teacher"
         if (teacher_run / "model.safetensors").exists() and not overwrite:
+            if given(MODEL_SHAPE):
+                raise AdvtextError(f"{teacher_run} is reused, and the student copies its model: drop "
+                                   f"{', '.join(given(MODEL_SHAPE))}, or pass --overwrite to train a new teacher")
             click.echo(f"reusing the teacher in {teacher_run}", err=True)
         else:
             teacher = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq,
@@ -434,6 +437,9 @@ def distill(corpus, text_column, label_column, empty, max_words, seed, temperatu
                          patience, {**identity, "model": teacher.config.to_dict(), "distillation": role},
                          step=TemperatureStep(temperature), distillation=role)
     teacher = TextClassifier.load(teacher_run, dev)
+    if teacher.config.architecture not in ("lstm", "cnn"):
+        raise AdvtextError(f"{teacher_run} holds a {teacher.config.architecture} model: distill trains lstm and cnn "
+                           "models, give a teacher of those")
     found = teacher.info.get("distillation", {}).get("temperature")
     if found != temperature:
         raise AdvtextError(f"{teacher_run} was trained at temperature {found}, not {temperature}: give a teacher of "
@@ -555,7 +561,8 @@ def export(run, out, overwrite):
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
-                   "(craft on a substitute run you own, measure on the target)")
+                   "(craft on a substitute run you own, measure on the target); samples:N (a substitute LSTM "
+                   "trained on N texts of the training split, labelled by the target)")
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
@@ -633,17 +640,6 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
     warn_if_seen(run, [texts[i] for i in order], source["split"])
-    if threat == "samples":  # the attacker's own texts: the training split, labelled by the target
-        attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0], substitute_run, seed,
-                                           substitute_run_dir(out), lambda m: click.echo(m, err=True))
-        substitute_run = str(substitute_run_dir(out))
-    # a word-piece model's vocabulary takes in the words to attack (and their synonyms) first
-    attacker.cover([texts[i] for i in order], [dictionary_spec])
-    dictionary = build_dictionary(dictionary_spec, attacker.vocab, protect_stopwords, pos_agreement, polarity_guard)
-    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
-                              measure_similarity=measure_similarity, top_positions=top_positions,
-                              words_per_position=words_per_position, verify=verify, seed=seed,
-                              query_only=threat == "oracle", objective=objective)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct,
               "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
@@ -654,6 +650,18 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
                  if method == "greedy" and threat != "oracle" else {}),
               **({"threat": threat_spec} if threat != "white-box" else {}),
               **({"objective": objective} if objective != "log-probs" else {})}
+    if threat == "samples":  # the attacker's own texts: the training split, labelled by the target
+        check_out_file(out, config)  # before the target labels a single text
+        attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0], substitute_run, seed,
+                                           substitute_run_dir(out), lambda m: click.echo(m, err=True))
+        substitute_run = str(substitute_run_dir(out))
+    # a word-piece model's vocabulary takes in the words to attack (and their synonyms) first
+    attacker.cover([texts[i] for i in order], [dictionary_spec])
+    dictionary = build_dictionary(dictionary_spec, attacker.vocab, protect_stopwords, pos_agreement, polarity_guard)
+    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
+                              measure_similarity=measure_similarity, top_positions=top_positions,
+                              words_per_position=words_per_position, verify=verify, seed=seed,
+                              query_only=threat == "oracle", objective=objective)
     chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
     if threat in ("transfer", "samples"):
         # a samples substitute is determined by the target, the draw and the seed, which the config holds
@@ -804,12 +812,13 @@ def stats(records_file, as_json, plots, examples, csv_out):
     from advtext.text.textattack_csv import is_textattack_csv, read_textattack_csv, write_textattack_csv
 
     raw = read_text_file(records_file)  # missing, empty or non-UTF-8 files get their one-line error here
-    if is_textattack_csv(records_file):
+    textattack_log = is_textattack_csv(records_file)
+    if textattack_log:
         config, records = {"method": "TextAttack", "goal": "untargeted", "dictionary": "its own"}, \
             read_textattack_csv(records_file)
     else:
         config, records = read_attack_file(records_file)
-    if not raw.endswith("\n"):
+    if not textattack_log and not raw.endswith("\n"):
         click.echo(f"note: the last line of {records_file} was cut short (an interrupted write) and is not "
                    "counted", err=True)
     if not records:

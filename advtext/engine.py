@@ -22,12 +22,18 @@ from advtext.errors import AdvtextError
 Objective = Callable[..., torch.Tensor]
 
 
+def cpu_only_build() -> bool:
+    """Whether this torch was built without CUDA (nor ROCm, which torch also drives as ``cuda``)."""
+    return torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+
+
 def gpu_present() -> bool:
     """Whether this machine has an NVIDIA GPU, whatever the torch build can see."""
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
-CPU_BUILD = ("this torch ({version}) is a CPU-only build: install the CUDA build with `make setup GPU=1`")
+CPU_BUILD = ("this torch ({version}) is a CPU-only build: install the CUDA build with `make setup GPU=1` in a fresh "
+             "clone (or after `rm -rf .venv`)")
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -36,7 +42,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if torch.version.cuda is None and gpu_present():
+        if cpu_only_build() and gpu_present():
             print("note: running on the CPU: this machine has a GPU but " + CPU_BUILD.format(version=torch.__version__),
                   file=sys.stderr)
         return torch.device("cpu")
@@ -47,7 +53,7 @@ def select_device(name: str = "auto") -> torch.device:
     if device is None or device.type not in ("cpu", "cuda"):
         raise AdvtextError(f"unknown device {name!r}: use auto, cpu or cuda[:N]")
     if device.type == "cuda":
-        if torch.version.cuda is None:
+        if cpu_only_build():
             raise AdvtextError(f"device {name!r} asked for but " + CPU_BUILD.format(version=torch.__version__)
                                + ", or use --device cpu")
         count = torch.cuda.device_count()

@@ -16,6 +16,12 @@ import torch
 from advtext.errors import AdvtextError
 
 
+def logit_margin(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Each row's logit of its class in ``classes`` over its best other logit (negative where another leads)."""
+    own = logits.gather(1, classes[:, None]).squeeze(1)
+    return own - logits.scatter(1, classes[:, None], -float("inf")).amax(1)
+
+
 @dataclass(frozen=True)
 class Goal:
     """Base: misclassification unless a subclass says otherwise."""

@@ -109,8 +109,9 @@ def print_examples(records: list[dict], n: int = 3) -> None:
     """A few successful adversarial examples with the changed words highlighted."""
     shown = [r for r in records if r["status"] == "succeeded"][:n]
     for r in shown:
-        console.print(f"[bold]#{r['id']}[/] label {r['label']}: p={r['probs_before'][r['label']]:.3f} -> "
-                      f"{r['probs_after'][r['label']]:.3f}, {r['words_changed']} word(s) changed")
+        moved = (f"p={r['probs_before'][r['label']]:.3f} -> {r['probs_after'][r['label']]:.3f}"
+                 if "probs_before" in r else f"prediction {r['pred_before']} -> {r['pred_after']}")
+        console.print(f"[bold]#{r['id']}[/] label {r['label']}: {moved}, {r['words_changed']} word(s) changed")
         console.print("  " + highlighted(r), soft_wrap=True)
 
 

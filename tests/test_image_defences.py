@@ -115,7 +115,9 @@ def test_distill_harden_and_cw_through_the_cli(tmp_path):
 
     x = load_mnist("test")[0][:200]
     assert student.predict_proba(x).amax(1).mean() > 0.99
-    done = advtext("image", "distill", *common, "--temperature", "50", "--teacher", str(distilled / "teacher"),
+    done = advtext("image", "distill", *common, "--teacher", str(distilled / "teacher"), "--out", str(tmp_path / "o"))
+    one_line_error(done.returncode, done.stderr, "copies the model of --teacher", "--model, --hidden-size")
+    done = advtext("image", "distill", *common[4:], "--temperature", "50", "--teacher", str(distilled / "teacher"),
                    "--out", str(tmp_path / "other"))
     one_line_error(done.returncode, done.stderr, "temperature 20.0, not 50.0")
 

@@ -125,20 +125,28 @@ def harden(method, eps, alpha, steps, step_size, random_start, **options):
 def distill(temperature, teacher_run, **options):
     """Defensive distillation (Papernot et al. 2016): a teacher trained at temperature T, a student of the same
     architecture trained on its soft labels at T, saved to predict at T = 1."""
+    from advtext.cli import given
     from advtext.defenses.distillation import DistillationStep, TemperatureStep, check_temperature
     from advtext.image.classifier import ImageClassifier
 
     check_temperature(temperature)
     out = options["out"]
+    shape = given(["architecture", "hidden_size"])
     if teacher_run is None:
         teacher_run = out / "teacher"
         if (teacher_run / "model.safetensors").exists() and not options["overwrite"]:
+            if shape:
+                raise AdvtextError(f"{teacher_run} is reused, and the student copies its model: drop "
+                                   f"{', '.join(shape)}, or pass --overwrite to train a new teacher")
             click.echo(f"reusing the teacher in {teacher_run}", err=True)
         else:
             train_image_run(**{**options, "out": teacher_run}, step=TemperatureStep(temperature),
                             what=f"training the teacher (temperature {temperature}),",
                             distillation={"role": "teacher", "temperature": temperature})
+    elif shape:
+        raise AdvtextError(f"the student copies the model of --teacher {teacher_run}: drop {', '.join(shape)}")
     teacher = ImageClassifier.load(teacher_run, options["device"])
+    options.update(architecture=teacher.config.architecture, hidden_size=teacher.config.hidden_size)
     found = teacher.info.get("distillation", {}).get("temperature")
     if found != temperature:
         raise AdvtextError(f"{teacher_run} was trained at temperature {found}, not {temperature}: give a teacher of "

@@ -17,14 +17,8 @@ import torch
 
 from advtext.engine import row_chunks
 from advtext.errors import AdvtextError
+from advtext.goals import logit_margin
 from advtext.image.fgsm import ModelFn
-
-
-def _gap(logits: torch.Tensor, label: torch.Tensor, targeted: bool) -> torch.Tensor:
-    """How far each row's logits are from the goal (negative once it is reached, by that margin)."""
-    own = logits.gather(1, label[:, None]).squeeze(1)
-    others = logits.scatter(1, label[:, None], -float("inf")).amax(1)
-    return others - own if targeted else own - others
 
 
 def carlini_wagner_l2(model_fn: ModelFn, x: torch.Tensor, label: torch.Tensor, targeted: bool = False,
@@ -59,7 +53,8 @@ def _attack_chunk(model_fn, x, label, targeted, c_init, kappa, steps, lr, search
                 adv = torch.tanh(w) * scale + shift
                 dist = (adv - x).flatten(1).pow(2).sum(1)
                 logits = model_fn(adv)
-                gap = _gap(logits, label, targeted)
+                # how far from the goal (negative once it is reached, by that margin)
+                gap = -logit_margin(logits, label) if targeted else logit_margin(logits, label)
                 loss = (dist + c * gap.clamp(min=-kappa)).sum()
                 optimizer.zero_grad()
                 loss.backward()

@@ -26,7 +26,7 @@ import torch
 
 from advtext.engine import attack_mode, evaluate, gradient_where
 from advtext.errors import AdvtextError
-from advtext.goals import Goal
+from advtext.goals import Goal, logit_margin
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
 from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
@@ -79,10 +79,7 @@ def goal_objective(goal: Goal, logits: torch.Tensor, labels: torch.Tensor, objec
     if objective == "log-probs":
         return goal.objective(torch.log_softmax(logits, -1), labels)
     toward = goal.target(labels)
-    own = labels if toward is None else toward
-    mine = logits.gather(1, own[:, None]).squeeze(1)
-    best_other = logits.scatter(1, own[:, None], -float("inf")).amax(1)
-    return best_other - mine if toward is None else mine - best_other
+    return -logit_margin(logits, labels) if toward is None else logit_margin(logits, toward)
 
 
 @dataclass

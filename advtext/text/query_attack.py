@@ -123,10 +123,10 @@ class QueryAttack:
             # the first candidate (lowest slot) with the best score: ties go to the dictionary's order
             first = torch.full((len(go),), cand.shape[1], device=self.device).scatter_reduce(
                 0, slot_row, torch.where(cand_score == best[slot_row], slot, cand.shape[1]), "amin")
-            better = best > score[go]
-            take = better.nonzero().flatten()
-            pick = (slot_row[None] == take[:, None]) & (slot[None] == first[take][:, None])
-            chosen = pick.float().argmax(1)
+            take = (best > score[go]).nonzero().flatten()
+            where = torch.full(cand.shape, -1, dtype=torch.long, device=self.device)  # (row, slot) -> its text
+            where[slot_row, slot] = torch.arange(len(slot_row), device=self.device)
+            chosen = where[take, first[take]]
             rows_taken = go[take]
             ids[rows_taken, at[take]] = cand[take, first[take]]
             score[rows_taken] = best[take]

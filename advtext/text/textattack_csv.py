@@ -39,14 +39,15 @@ def write_textattack_csv(records: list[dict], path: Path) -> None:
             for c in sorted(r["changes"], key=lambda c: c["start"], reverse=True):
                 original = original[: c["start"]] + _marked(original[c["start"] : c["end"]]) + original[c["end"] :]
             label = r["label"]
-            out.writerow([original, rewrite(r["original"], r["changes"], _marked),
-                          1 - r["probs_before"][label], 1 - r["probs_after"][label], r["pred_before"],
+            scores = (r["textattack_scores"] if "probs_before" not in r else  # a TextAttack log read back
+                      [1 - r["probs_before"][label], 1 - r["probs_after"][label]])
+            out.writerow([original, rewrite(r["original"], r["changes"], _marked), *scores, r["pred_before"],
                           r["pred_after"], label, r.get("queries", r["forwards"]), RESULT_TYPES[r["status"]]])
 
 
 def read_textattack_csv(path: Path) -> list[dict]:
-    """TextAttack's CSV log as advtext records (no probabilities, seconds or quality figures: TextAttack's log
-    has none)."""
+    """TextAttack's CSV log as advtext records (no probabilities or seconds: TextAttack's log has none; its
+    scores are kept for writing the log again)."""
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -63,17 +64,19 @@ def read_textattack_csv(path: Path) -> list[dict]:
             label, before, after = (int(float(row[k])) for k in ("ground_truth_output", "original_output",
                                                                   "perturbed_output"))
             queries = int(float(row["num_queries"]))
-        except (KeyError, ValueError):
-            raise AdvtextError(f"{path} line {n}: result_type, the outputs or num_queries cannot be read: fix or "
-                               "re-export it") from None
-        original, spans = _unmarked(row["original_text"])
-        perturbed, new_spans = _unmarked(row["perturbed_text"])
+            scores = [float(row["original_score"]), float(row["perturbed_score"])]
+            original, spans = _unmarked(row["original_text"])
+            perturbed, new_spans = _unmarked(row["perturbed_text"])
+        except (KeyError, ValueError, TypeError):  # TypeError: a short row's missing fields are None
+            raise AdvtextError(f"{path} line {n}: a field is missing or cannot be read (result_type, the scores, "
+                               "the outputs, num_queries): fix or re-export it") from None
         changes = [{"position": len(words(original[:start])), "old": old, "new": new, "start": start, "end": end}
                    for (start, end, old), (_, _, new) in zip(spans, new_spans)]
         records.append({"id": n - 2, "label": label, "original": original, "adversarial": perturbed,
                         "length": len(words(original)), "status": status, "reason": "", "changes": changes,
                         "words_changed": len(changes), "pred_before": before, "pred_after": after,
-                        "queries": queries, "forwards": queries, "backwards": 0, "seconds": None})
+                        "queries": queries, "forwards": queries, "backwards": 0, "seconds": None,
+                        "textattack_scores": scores})
     return records
 
 

@@ -41,7 +41,7 @@ def parse_threat(spec: str) -> tuple[str, str | int | None]:
     if kind == "transfer" and value:
         return kind, value
     if kind == "samples":
-        if not value.isdigit() or int(value) < 1:
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
             raise AdvtextError(f"--threat {spec}: give the number of texts the target labels, e.g. samples:3200")
         return kind, int(value)
     raise AdvtextError(f"unknown threat {spec!r}: use white-box, oracle, transfer:RUN (a substitute run you own) or "
@@ -123,7 +123,14 @@ def transfer_records(target: TextClassifier, goal: Goal, records: list[dict]) ->
             status, reason = FAILED, ("the text crafted on the substitute does not fool the target"
                                       if r["status"] == SUCCEEDED else f"on the substitute: {r['reason']}")
         b, a = rounded_probs(before[k].tolist()), rounded_probs(after[k].tolist())
-        out.append({**r, "status": status, "reason": reason, "substitute_status": r["status"],
-                    "pred_before": b.index(max(b)), "probs_before": b, "pred_after": a.index(max(a)), "probs_after": a,
-                    "queries": TRANSFER_QUERIES})
+        record = {**r, "status": status, "reason": reason, "substitute_status": r["status"],
+                  "pred_before": b.index(max(b)), "probs_before": b, "pred_after": a.index(max(a)), "probs_after": a,
+                  "queries": TRANSFER_QUERIES}
+        if status == SKIPPED:  # nothing is sent to the target but the original: no change, one query
+            unchanged = {k: None if v is None else 0 for k, v in r["quality"].items()}
+            if r["quality"].get("similarity") is not None:
+                unchanged["similarity"] = 1.0
+            record.update(adversarial=r["original"], changes=[], words_changed=0, pred_after=record["pred_before"],
+                          probs_after=b, queries=1, quality=unchanged)
+        out.append(record)
     return out
