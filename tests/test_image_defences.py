@@ -16,6 +16,17 @@ from advtext.image.cw import carlini_wagner_l2
 from advtext.image.fgsm import fast_gradient_method
 
 
+class TemperatureScaled(torch.nn.Module):
+    """A teacher as it was trained: its logits divided by T."""
+
+    def __init__(self, inner: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.inner, self.temperature, self.cfg = inner, temperature, inner.cfg
+
+    def forward(self, x):
+        return self.inner(x) / self.temperature
+
+
 def linear_model(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = torch.nn.Linear(8, 2)
@@ -48,6 +59,15 @@ def test_batched_cw_equals_one_at_a_time():
         alone = torch.cat([carlini_wagner_l2(m, x[i : i + 1], y[i : i + 1], steps=30, search_steps=3)
                            for i in range(6)])
     torch.testing.assert_close(batched, alone, atol=1e-6, rtol=0)
+    assert (batched >= 0).all() and (batched <= 1).all()  # the tanh box
+
+
+def test_soft_labels_sum_to_one_and_flatten_as_the_temperature_grows():
+    logits = linear_model(4)(torch.rand(20, 8)) * 10
+    soft = [torch.softmax(logits / t, -1) for t in (1.0, 10.0, 100.0)]
+    assert all(torch.allclose(s.sum(-1), torch.ones(20)) for s in soft)
+    peaks = [s.amax(-1).mean().item() for s in soft]
+    assert peaks[0] > peaks[1] > peaks[2] > 0.5
 
 
 def test_cw_targeted_reaches_the_target_with_the_margin_asked_for():
@@ -111,10 +131,25 @@ def test_distill_harden_and_cw_through_the_cli(tmp_path):
     assert config["test"]["accuracy"] > 0.6  # a high temperature learns slowly: logits must grow T times larger
     # deployed at T = 1: a saturated softmax (the source of the masked gradients)
     student = ImageClassifier.load(distilled, "cpu")
+    teacher = ImageClassifier.load(distilled / "teacher", "cpu")
+    from advtext.image.jsma import all_other_targets, jsma
     from advtext.image.mnist import load_mnist
 
-    x = load_mnist("test")[0][:200]
-    assert student.predict_proba(x).amax(1).mean() > 0.99
+    x, y = load_mnist("test")
+    assert student.predict_proba(x[:200]).amax(1).mean() > 0.99
+    # JSMA follows the softmax: it fails on the distilled net where it works on the teacher deployed at T; C&W
+    # on the logits works on both
+    keep = (student.logits(x[:100]).argmax(1) == y[:100]) & (teacher.logits(x[:100]).argmax(1) == y[:100])
+    xs, ys = x[:100][keep][:10], y[:100][keep][:10]
+    rows, targets = all_other_targets(ys, 10)
+    hot = ImageClassifier(TemperatureScaled(teacher.model, 20.0), teacher.device)
+    rates = {}
+    for name, clf in (("student", student), ("teacher", hot)):
+        with attack_mode(clf.model) as m:
+            rates[name] = (clf.logits(jsma(m, xs[rows], targets)).argmax(1) == targets).float().mean().item()
+            cw = carlini_wagner_l2(m, xs, ys, steps=200, search_steps=3, c_init=0.1)
+            assert (clf.logits(cw).argmax(1) != ys).float().mean() >= 0.9, name
+    assert rates["student"] < 0.2 < rates["teacher"], rates
     done = advtext("image", "distill", *common, "--teacher", str(distilled / "teacher"), "--out", str(tmp_path / "o"))
     one_line_error(done.returncode, done.stderr, "copies the model of --teacher", "--model, --hidden-size")
     done = advtext("image", "distill", *common[4:], "--temperature", "50", "--teacher", str(distilled / "teacher"),
@@ -139,3 +174,23 @@ def test_distill_harden_and_cw_through_the_cli(tmp_path):
     done = advtext("image", "eval", str(hardened), "--metric", "cw", "--n", "5", "--device", "cpu", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["robustness"]["cw_l2"]["found"] >= 4
+
+
+def test_fgsm_training_lowers_the_fgsm_error_on_a_small_real_run(tmp_path):
+    common = ["--model", "mlp", "--hidden-size", "64", "--train-size", "3000", "--val-size", "500", "--epochs", "4",
+              "--lr", "3e-3", "--device", "cpu"]
+    plain, hardened = tmp_path / "plain", tmp_path / "hardened"
+    for args, out in ((["train"], plain), (["harden", "--method", "fgsm", "--eps", "0.1"], hardened)):
+        done = advtext("image", *args, *common, "--out", str(out))
+        assert done.returncode == 0, done.stderr
+    from advtext.image.mnist import load_mnist
+
+    x, y = load_mnist("test")
+    x, y = x[:1000], y[:1000]
+    errors = {}
+    for name, run in (("plain", plain), ("hardened", hardened)):
+        clf = ImageClassifier.load(run, "cpu")
+        with attack_mode(clf.model) as m:
+            adv = fast_gradient_method(m, x, 0.1, y=y)
+        errors[name] = (clf.logits(adv).argmax(1) != y).float().mean().item()
+    assert errors["hardened"] < errors["plain"] - 0.1, errors

@@ -63,13 +63,15 @@ def test_every_record_counts_its_queries_and_stats_reports_them(cli, small_clf, 
 
 
 class Counting(torch.nn.Module):
-    """A model that counts the texts it classifies (the oracle's bill)."""
+    """A model that counts the texts it classifies (the oracle's bill) and refuses to be differentiated."""
 
     def __init__(self, inner):
         super().__init__()
         self.inner, self.embedding, self.cfg, self.texts = inner, inner.embedding, inner.cfg, 0
 
     def forward(self, ids):
+        if torch.is_grad_enabled():
+            raise AssertionError("a gradient of the target was asked for")
         self.texts += len(ids)
         return self.inner(ids)
 
@@ -155,6 +157,15 @@ def test_a_substitute_with_another_label_set_is_refused(cli, small_clf, tmp_path
     TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), num_classes=3)), vocab, 40).save(other)
     one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--n", "5", "--threat", f"transfer:{other}",
                         "--out", tmp_path / "x.jsonl")[::2], "3 classes", "label set")
+
+
+def test_samples_labels_its_texts_through_queries_alone(small_clf, rotten, tmp_path):
+    from advtext.text.transfer import substitute_from_samples
+
+    _, clf = small_clf
+    guarded = TextClassifier(Counting(clf.model), clf.vocab, clf.max_len, clf.device, clf.info)
+    substitute = substitute_from_samples(guarded, rotten["train"]["text"], 200, 0, tmp_path / "sub", lambda m: None)
+    assert guarded.model.texts == 200 and substitute.num_classes == clf.num_classes
 
 
 def test_samples_trains_a_substitute_on_texts_the_target_labelled(cli, small_clf, tmp_path):
