@@ -64,15 +64,16 @@ def test_attack_jsma_records_match_a_recomputation(run_dir, tmp_path, options, s
     assert len(records) == 10 and all(r["target"] == 3 and r["label"] != 3 for r in records)
     # craft the same adversarials here and classify them outside the attack: the records must agree
     clf = ImageClassifier.load(run_dir, "cpu")
-    x, y = load_mnist("test", limit=max(r["index"] for r in records) + 1)
-    index = torch.tensor([r["index"] for r in records])
+    x, y = load_mnist("test", limit=max(r["id"] for r in records) + 1)
+    index = torch.tensor([r["id"] for r in records])
     x, y = x[index], y[index]
     assert y.tolist() == [r["label"] for r in records] and (clf.logits(x).argmax(1) == y).all()
     with attack_mode(clf.model) as m:
         adv = jsma(m, x, torch.full((10,), 3), gamma=0.145, **settings)
     pred = clf.logits(adv).argmax(1)
-    assert [r["pred"] for r in records] == pred.tolist()
-    assert [r["success"] for r in records] == (pred == 3).tolist()
+    assert [r["pred_after"] for r in records] == pred.tolist()
+    assert [r["pred_before"] for r in records] == y.tolist()
+    assert [r["status"] for r in records] == ["succeeded" if p == 3 else "failed" for p in pred.tolist()]
     delta = (adv - x).flatten(1)
     sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
     for key, value in sizes.items():

@@ -1,10 +1,12 @@
 """Every JSON/JSONL file advtext writes and every --json it prints is strict JSON: no NaN or Infinity
-(Python's json writes them by default; other parsers refuse them), also where a figure is undefined."""
+(Python's json writes them by default; other parsers refuse them), also where a figure is undefined; and
+every attack record, text or image, follows one JSON Schema (schema/attack-record.schema.json)."""
 
 import json
 import traceback
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -140,7 +142,7 @@ def test_image_run_and_an_l2_attack_with_successes_are_strict_json(image_run, tm
     for p in json_files(image_run):
         strict_file(p)
     records, summary = image_attack(image_run, tmp_path, "--method", "fgsm", "--norm", "2", "--eps", "1.0")
-    assert any(r["success"] for r in records) and summary["results"][0]["mean_l2"] > 0
+    assert any(r["status"] == "succeeded" for r in records) and summary["results"][0]["mean_l2"] > 0
 
 
 def test_image_attack_linf_summary_is_strict_json(image_run, tmp_path):
@@ -149,7 +151,7 @@ def test_image_attack_linf_summary_is_strict_json(image_run, tmp_path):
 
 def test_image_attack_without_success_is_strict_json(image_run, tmp_path):
     records, _ = image_attack(image_run, tmp_path, "--method", "fgsm", "--norm", "2", "--eps", "0")
-    assert not any(r["success"] for r in records)
+    assert not any(r["status"] == "succeeded" for r in records)
 
 
 def test_image_eval_json_is_strict(image_run):
@@ -163,3 +165,44 @@ def test_image_eval_json_is_strict_when_no_sample_moves(image_run):
                  "--json")
     assert '"found": 0' in out
     strict_loads(out)
+
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schema" / "attack-record.schema.json").read_text())
+
+
+def follow_the_schema(records: list[dict]) -> None:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    assert records
+    for r in records:
+        validator.validate(r)
+
+
+def test_text_records_of_every_threat_and_of_robustness_follow_the_schema(text_runs, tmp_path):
+    root, corpus = text_runs
+    run = root / "run"
+    common = ["--corpus", corpus, "--split", "test", "--n", "10", "--method", "greedy", "--dictionary", "wordnet"]
+    for k, threat in enumerate(("white-box", "oracle", f"transfer:{root / 'hard'}")):
+        out = tmp_path / f"{k}.jsonl"
+        invoke("attack", run, *common, "--threat", threat, "--out", out)
+        follow_the_schema(strict_file(out)[1:])
+    invoke("robustness", run, root / "hard", "--corpus", corpus, "--n", "10", "--method", "greedy,oracle",
+           "--no-similarity", "--out", tmp_path / "robustness")
+    for path in (tmp_path / "robustness").glob("*.jsonl"):
+        follow_the_schema(strict_file(path)[1:])
+
+
+def test_image_records_follow_the_schema(image_run, tmp_path):
+    records, _ = image_attack(image_run, tmp_path / "fgsm", "--method", "fgsm", "--eps", "0.1,0.3")
+    follow_the_schema(records)
+    records, _ = image_attack(image_run, tmp_path / "jsma", "--method", "jsma", "--goal", "targeted:3")
+    follow_the_schema(records)
+    assert {r["status"] for r in records} <= {"succeeded", "failed"}
+
+
+def test_the_schema_refuses_a_record_without_its_status():
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    good = {"id": 0, "label": 1, "status": "failed", "pred_before": 1, "probs_before": [0.2, 0.8], "pred_after": 1,
+            "probs_after": [0.4, 0.6], "seconds": 0.01}
+    assert validator.is_valid(good)
+    assert not validator.is_valid({k: v for k, v in good.items() if k != "status"})
+    assert not validator.is_valid({**good, "status": "success"})

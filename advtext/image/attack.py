@@ -16,6 +16,7 @@ from advtext.engine import attack_mode, evaluate
 from advtext.errors import AdvtextError
 from advtext.image.fgsm import check_eps
 from advtext.progress import progress_bar
+from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 
 METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs", "cw")
 
@@ -110,16 +111,26 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
 def _account(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
              target: torch.Tensor | None, s: AttackSettings, eps: float, adv: torch.Tensor,
              seconds: float) -> tuple[list[dict], dict, dict]:
-    """Records, summary and example batch of one epsilon's adversarial images."""
-    pred = evaluate(model, adv, chunk_size=s.chunk_size).argmax(1)
-    success = pred == target if target is not None else pred != y
+    """Records (the text attacks' schema: status, label, predictions and probabilities before and after,
+    seconds; plus target, eps and the perturbation's sizes), summary and example batch of one epsilon."""
+    before = torch.softmax(evaluate(model, x, chunk_size=s.chunk_size).float(), -1)
+    after = torch.softmax(evaluate(model, adv, chunk_size=s.chunk_size).float(), -1)
+    pred0, pred = before.argmax(1), after.argmax(1)
+    reached = (lambda p: p == target) if target is not None else (lambda p: p != y)
+    held, success = reached(pred0), reached(pred) & ~reached(pred0)
     delta = (adv - x).flatten(1)
     sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
     eps_value = None if math.isnan(eps) else eps
-    records = [{"index": int(index[i]), "label": int(y[i]), "target": None if target is None else int(target[i]),
-                "eps": eps_value, "pred": int(pred[i]), "success": bool(success[i]),
+    status = [SKIPPED if h else SUCCEEDED if ok else FAILED for h, ok in zip(held.tolist(), success.tolist())]
+    before, after = before.cpu().tolist(), after.cpu().tolist()
+    records = [{"id": int(index[i]), "label": int(y[i]), "target": None if target is None else int(target[i]),
+                "eps": eps_value, "status": status[i], "pred_before": int(pred0[i]),
+                "probs_before": [round(p, 6) for p in before[i]], "pred_after": int(pred[i]),
+                "probs_after": [round(p, 6) for p in after[i]], "seconds": round(seconds / len(x), 6),
                 **{k: round(float(v[i]), 6) for k, v in sizes.items()}} for i in range(len(x))]
-    summary = {"method": s.method, "eps": eps_value, "n": len(x), "success_rate": float(success.float().mean()),
+    attacked = ~held
+    summary = {"method": s.method, "eps": eps_value, "n": len(x), "skipped": int(held.sum()),
+               "success_rate": float(success[attacked].float().mean()) if attacked.any() else None,
                "accuracy": float((pred == y).float().mean()),
                **{f"mean_{k}": float(v[success].mean()) if success.any() else None for k, v in sizes.items()},
                "seconds": round(seconds, 3), "samples_per_s": round(len(x) / max(seconds, 1e-9), 1)}
