@@ -1,7 +1,8 @@
 """One attack run on a batch of images: dispatch to the method, then per-sample records and a summary.
 
-Records (one per sample, epsilon and target) carry the label, target, prediction, success and the
-L0 fraction / L2 / L-infinity size of the perturbation; the summary aggregates them per epsilon.
+Records (one per sample, epsilon and target) follow the text attacks' schema (status, predictions and
+probabilities before and after, seconds; schema/attack-record.schema.json) and add the target, epsilon
+and the L0 fraction / L2 / L-infinity size of the perturbation; the summary aggregates them per epsilon.
 """
 
 from __future__ import annotations
