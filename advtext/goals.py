@@ -15,6 +15,8 @@ import torch
 
 from advtext.errors import AdvtextError
 
+SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"  # an attack record's status, text or image
+
 
 def logit_margin(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     """Each row's logit of its class in ``classes`` over its best other logit (negative where another leads)."""

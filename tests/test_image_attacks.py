@@ -125,6 +125,14 @@ def test_eps_outside_box_is_refused(trained_mlp, test_batch, eps):
         fast_gradient_method(trained_mlp, test_batch[0], eps)
 
 
+def test_an_l2_epsilon_above_one_is_a_normal_distance(trained_mlp, test_batch):
+    x = test_batch[0]
+    adv = fast_gradient_method(trained_mlp, x, 3.0, norm=2)
+    assert (adv - x).flatten(1).norm(dim=1).max() <= 3.0 + 1e-4 and (adv != x).any()
+    with pytest.raises(AdvtextError, match="at least 0"):
+        fast_gradient_method(trained_mlp, x, -1.0, norm=2)
+
+
 @pytest.mark.parametrize("increase", [True, False])
 def test_pruned_pair_search_is_exact(increase):
     torch.manual_seed(3)

@@ -5,7 +5,8 @@ import torch
 
 from advtext.errors import AdvtextError
 from advtext.image.models import ImageModelConfig, build_image_model
-from advtext.image.probe import hidden_features, top_activating, unit_and_random_direction
+from advtext.image.probe import hidden_features
+from advtext.probe import top_activating, unit_and_random_direction
 from advtext.text.classifier import TextClassifier
 from advtext.text.models import ModelConfig, build_model
 from advtext.text.probe import sentence_states, text_probe

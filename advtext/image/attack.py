@@ -15,9 +15,9 @@ import torch
 
 from advtext.engine import attack_mode, evaluate
 from advtext.errors import AdvtextError
+from advtext.goals import FAILED, SKIPPED, SUCCEEDED
 from advtext.image.fgsm import check_eps
 from advtext.progress import progress_bar
-from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 
 METHODS = ("fgsm", "bim", "pgd", "jsma", "lbfgs", "cw")
 
@@ -90,7 +90,7 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
     predictions of the last epsilon, for the example grid.
     """
     if s.method in ("fgsm", "bim", "pgd"):
-        check_eps(s.epsilons)
+        check_eps(s.epsilons, norm=s.norm)
     epsilons = s.epsilons if s.method in ("fgsm", "bim", "pgd") else (math.nan,)
     records, summaries, examples = [], [], {}
     with progress_bar(len(x) * len(epsilons), f"{s.method}") as bar:

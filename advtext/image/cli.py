@@ -245,7 +245,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
     from advtext.image.plots import epsilon_curve, example_grid
 
     epsilons = _floats(eps, "--eps")
-    check_eps(epsilons)
+    check_eps(epsilons, norm=math.inf if norm == "inf" else 2.0)
     if method == "jsma":
         check_jsma_args(theta, gamma, saturation, saliency)
     clf = ImageClassifier.load(run, device)
@@ -351,7 +351,8 @@ def probe(run, unit, top, seed, device, out):
     from advtext.image.classifier import ImageClassifier
     from advtext.image.mnist import load_mnist
     from advtext.image.plots import image_rows
-    from advtext.image.probe import hidden_features, unit_and_random_direction
+    from advtext.image.probe import hidden_features
+    from advtext.probe import unit_and_random_direction
 
     clf = ImageClassifier.load(run, device)
     x, _ = load_mnist("test")

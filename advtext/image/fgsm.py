@@ -19,11 +19,14 @@ ModelFn = Callable[[torch.Tensor], torch.Tensor]
 NORMS = (math.inf, 2)
 
 
-def check_eps(eps: float | Sequence[float], name: str = "eps") -> None:
-    """Epsilons are distances in the [0, 1] pixel box."""
+def check_eps(eps: float | Sequence[float], name: str = "eps", norm: float = math.inf) -> None:
+    """Epsilons are distances in the [0, 1] pixel box: at most 1 in L-infinity; any size in L2 (a whole
+    image's L2 distance is often above 1)."""
     for e in [eps] if isinstance(eps, (int, float)) else eps:
-        if not 0 <= e <= 1:
+        if norm == math.inf and not 0 <= e <= 1:
             raise AdvtextError(f"{name} = {e} is outside [0, 1]: pixels live in [0, 1], choose e.g. 0.1 or 0.25")
+        if not (0 <= e < math.inf):
+            raise AdvtextError(f"{name} = {e} must be a finite distance of at least 0, e.g. 2.0 in L2")
 
 
 def _check_norm(norm: float) -> None:
@@ -84,7 +87,7 @@ def fast_gradient_method(model_fn: ModelFn, x: torch.Tensor, eps: float | torch.
     """
     _check_norm(norm)
     if not torch.is_tensor(eps):
-        check_eps(eps)
+        check_eps(eps, norm=norm)
     if y is None:
         y = evaluate(model_fn, x, chunk_size=chunk_size).argmax(-1)
     grad = loss_gradient(model_fn, x, y, targeted, chunk_size)
@@ -100,8 +103,8 @@ def projected_gradient_descent(model_fn: ModelFn, x: torch.Tensor, eps: float, e
     each projected back onto the eps-ball and the [clip_min, clip_max] box.
     """
     _check_norm(norm)
-    check_eps(eps)
-    check_eps(eps_iter, "step size")
+    check_eps(eps, norm=norm)
+    check_eps(eps_iter, "step size", norm)
     if nb_iter < 1:
         raise AdvtextError(f"nb_iter must be at least 1, got {nb_iter}")
     if y is None:
@@ -132,7 +135,7 @@ def fgsm_epsilon_curve(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor, epsi
     one forward pass per epsilon.
     """
     _check_norm(norm)
-    check_eps(epsilons)
+    check_eps(epsilons, norm=norm)
     step = _step(loss_gradient(model_fn, x, y, False, chunk_size), norm)
     curve = []
     for eps in epsilons:

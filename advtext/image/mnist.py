@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from advtext.errors import AdvtextError
-from advtext.text.corpora import FETCH_HINT, corpus_file
+from advtext.paths import FETCH_HINT, corpus_file
 
 SPLITS = {"train": ("train", 60000), "test": ("t10k", 10000)}
 IMAGE_OFFSET, LABEL_OFFSET, SIDE = 16, 8, 28

@@ -26,7 +26,7 @@ import torch
 
 from advtext.engine import attack_mode, evaluate, gradient_where
 from advtext.errors import AdvtextError
-from advtext.goals import Goal, logit_margin
+from advtext.goals import FAILED, SKIPPED, SUCCEEDED, Goal, logit_margin
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
 from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
@@ -35,7 +35,6 @@ from advtext.text.sign_search import sign_match, sign_match_candidates
 METHODS = ("papernot", "greedy")
 # (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,)
 Accept = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
 
 @dataclass

@@ -25,12 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from advtext.errors import AdvtextError
-from advtext.paths import data_dir
+from advtext.paths import FETCH_HINT, corpus_file
 
 BUILTIN = ("imdb", "rotten-tomatoes")
 EMPTY_POLICIES = ("skip", "refuse")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
-FETCH_HINT = "run `make setup` (or `python corpora/fetch.py`) to fetch it"
 
 
 def _datasets():
@@ -38,14 +37,6 @@ def _datasets():
 
     datasets.disable_progress_bars()
     return datasets
-
-
-def corpus_file(*parts: str) -> Path:
-    """Path of a fetched corpus file; a clear error naming the fetch command when it is missing."""
-    path = data_dir().joinpath(*parts)
-    if not path.exists():
-        raise AdvtextError(f"corpus file {path} is missing: {FETCH_HINT}")
-    return path
 
 
 def _dataset(texts: Sequence[str], labels: Sequence[int]):

@@ -67,7 +67,7 @@ def wordnet():
     """NLTK's reader over the LF copy of WordNet 3.0 that `make setup` writes to data/nltk."""
     import nltk
 
-    from advtext.text.corpora import corpus_file
+    from advtext.paths import corpus_file
 
     root = str(corpus_file("nltk", "corpora", "wordnet").parents[1])
     if root not in nltk.data.path:

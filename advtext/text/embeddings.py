@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from advtext.text.corpora import corpus_file
+from advtext.paths import corpus_file
 from advtext.text.tokenizer import Vocabulary
 
 GLOVE_DIM = 50

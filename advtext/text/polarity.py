@@ -28,7 +28,7 @@ LEXICON = ("vader", "vader_lexicon.txt")
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, float]:
     """Word -> mean valence, from the fetched VADER lexicon (lower-case entries)."""
-    from advtext.text.corpora import corpus_file
+    from advtext.paths import corpus_file
 
     valence = {}
     for n, line in enumerate(corpus_file(*LEXICON).read_text(encoding="utf-8").splitlines(), 1):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 
 from advtext.errors import AdvtextError
-from advtext.image.probe import unit_and_random_direction
+from advtext.probe import unit_and_random_direction
 from advtext.text.classifier import TextClassifier, pad_ids
 
 

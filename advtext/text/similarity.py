@@ -24,7 +24,7 @@ class SentenceEncoder:
     """Normalised sentence embeddings, batched."""
 
     def __init__(self, device: torch.device | str = "cpu"):
-        from advtext.text.corpora import corpus_file
+        from advtext.paths import corpus_file
         from advtext.text.transformer import quiet_transformers
 
         tf = quiet_transformers()

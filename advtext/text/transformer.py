@@ -43,7 +43,7 @@ def quiet_transformers():
 
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 folder ``make setup`` writes."""
-    from advtext.text.corpora import corpus_file
+    from advtext.paths import corpus_file
 
     return corpus_file("minilm", "config.json").parent
 
