@@ -11,7 +11,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -20,7 +19,8 @@ from advtext import strict_json
 from advtext.errors import AdvtextError
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-PROGRESS = "training-progress.pt"  # the state after the last finished epoch, while a training runs
+PROGRESS = "training-progress.safetensors"  # the state after the last finished epoch, while a training runs
+STATE_TENSORS = ("model", "best_state")  # the training state's state dicts; the optimizer's tensors go apart
 
 
 class SavedConfig:
@@ -37,17 +37,50 @@ class SavedConfig:
         return cls(**d)
 
 
+def write_progress(path: Path, state: dict) -> None:
+    """The training state as one safetensors file: the tensors (state dicts, the optimizer's per-parameter
+    tensors, random states) as tensors, the rest as JSON in its metadata. No pickle: reading it runs no code."""
+    tensors, layout = {}, {}
+    for part in STATE_TENSORS:
+        for name, value in (state[part] or {}).items():
+            tensors[f"{part}/{name}"] = value.detach().cpu().contiguous()
+    optimizer = state["optimizer"]
+    for index, per_param in optimizer["state"].items():
+        for name, value in per_param.items():
+            tensors[f"optimizer/{index}/{name}"] = value.detach().cpu().contiguous()
+    tensors["rng/torch"] = state["torch_rng"]
+    for i, rng in enumerate(state["cuda_rng"] or []):
+        tensors[f"rng/cuda/{i}"] = rng
+    layout = {k: state[k] for k in ("identity", "history", "best", "stale")}
+    layout.update(param_groups=optimizer["param_groups"], cuda_rngs=len(state["cuda_rng"] or []),
+                  best_state=state["best_state"] is not None)
+    save_file(tensors, str(path), metadata={"advtext_training_state": strict_json.dumps(layout)})
+
+
 def read_progress(path: Path) -> dict:
-    """The state an interrupted training saved; a damaged file is a one-line error, never a traceback."""
+    """The state an interrupted training saved (``write_progress``); a damaged file is a one-line error."""
+    from safetensors import safe_open
+
     try:
-        saved = torch.load(path, weights_only=False)
-    except Exception as e:  # random bytes, a file cut short or empty: pickle, zip and EOF errors alike
-        raise AdvtextError(f"{path} is damaged ({type(e).__name__}): rerun with --overwrite to start the training "
-                           "again") from None
-    needed = {"identity", "model", "optimizer", "history", "best", "best_state", "stale", "torch_rng"}
-    if not isinstance(saved, dict) or not needed <= set(saved):
-        raise AdvtextError(f"{path} is not an advtext training state: rerun with --overwrite to start again")
-    return saved
+        with safe_open(str(path), framework="pt") as f:
+            layout = json.loads((f.metadata() or {})["advtext_training_state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise AdvtextError(f"{path} is not a readable advtext training state ({type(e).__name__}): rerun with "
+                           "--overwrite to start the training again") from None
+    parts = {part: {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(part + "/")}
+             for part in STATE_TENSORS}
+    optimizer_state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/", 2)
+            optimizer_state.setdefault(int(index), {})[name] = value
+    return {"identity": layout["identity"], "history": layout["history"], "best": layout["best"],
+            "stale": layout["stale"], "model": parts["model"],
+            "best_state": parts["best_state"] if layout["best_state"] else None,
+            "optimizer": {"state": optimizer_state, "param_groups": layout["param_groups"]},
+            "torch_rng": tensors["rng/torch"],
+            "cuda_rng": [tensors[f"rng/cuda/{i}"] for i in range(layout["cuda_rngs"])] or None}
 
 
 def check_run_dir(path: str | Path, overwrite: bool) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from advtext.checkpoint import read_progress
+from advtext.checkpoint import read_progress, write_progress
 from advtext.errors import AdvtextError
 from advtext.progress import progress_bar
 
@@ -127,7 +127,7 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
                      "history": history, "best": best, "best_state": best_state, "stale": stale,
                      "torch_rng": torch.get_rng_state(),
                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-            torch.save(state, progress_file.with_suffix(".tmp"))
+            write_progress(progress_file.with_suffix(".tmp"), state)
             progress_file.with_suffix(".tmp").replace(progress_file)
         if stale >= settings.patience:
             log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")

@@ -158,16 +158,23 @@ def test_weights_changed_on_disk_or_config_without_a_model(cli, small_clf, tmp_p
                    "does not describe the model")
 
 
-@pytest.mark.parametrize("content", [b"", b"\x80\x04random bytes that are no pickle", b"PK\x03\x04cut"])
+def _foreign_safetensors() -> bytes:
+    from safetensors.torch import save
+
+    return save({"x": __import__("torch").zeros(2)})  # a safetensors file, but no training state in it
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04random bytes that are no pickle", b"PK\x03\x04cut",
+                                     _foreign_safetensors()])
 def test_damaged_training_progress_file(cli, tmp_path, content):
     corpus = tmp_path / "c.csv"
     corpus.write_text("text,label\n" + "".join(f"film {i} is {'good' if i % 2 else 'bad'},{i % 2}\n"
                                                 for i in range(60)))
     out = tmp_path / "run"
     out.mkdir()
-    (out / "training-progress.pt").write_bytes(content)
-    one_line_error(*cli("train", "--corpus", corpus, "--epochs", "1", "--out", out)[::2], "is damaged",
-                   "--overwrite")
+    (out / "training-progress.safetensors").write_bytes(content)
+    one_line_error(*cli("train", "--corpus", corpus, "--epochs", "1", "--out", out)[::2],
+                   "not a readable advtext training state", "--overwrite")
     code, _, err = cli("train", "--corpus", corpus, "--epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
                        "--out", out, "--overwrite")
     assert code == 0, err
