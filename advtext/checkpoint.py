@@ -40,7 +40,7 @@ class SavedConfig:
 def write_progress(path: Path, state: dict) -> None:
     """The training state as one safetensors file: the tensors (state dicts, the optimizer's per-parameter
     tensors, random states) as tensors, the rest as JSON in its metadata. No pickle: reading it runs no code."""
-    tensors, layout = {}, {}
+    tensors = {}
     for part in STATE_TENSORS:
         for name, value in (state[part] or {}).items():
             tensors[f"{part}/{name}"] = value.detach().cpu().contiguous()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -17,17 +18,22 @@ def print_classification_report(report: dict, title: str) -> None:
         summary.add_column(col, justify="right")
     summary.add_row(str(report["n"]), *(f"{report[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")))
     console.print(summary)
-    per_class = Table(title="per class and confusion matrix (rows: true, columns: predicted)")
-    per_class.add_column("class", justify="right")
-    for col in ("precision", "recall", "F1", "support"):
-        per_class.add_column(col, justify="right")
-    matrix = report["confusion_matrix"]
-    for c in range(len(matrix)):
-        per_class.add_column(f"pred {c}", justify="right")
-    for row, counts in zip(report["per_class"], matrix):
+    per_class = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(col, justify="right", no_wrap=True)
+    for row in report["per_class"]:
         per_class.add_row(str(row["class"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
-                          str(row["support"]), *map(str, counts))
+                          str(row["support"]))
     console.print(per_class)
+    # the confusion matrix as its own compact table: one narrow column per predicted class, never cut
+    matrix = report["confusion_matrix"]
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)", box=box.SIMPLE, padding=(0, 1))
+    confusion.add_column("", justify="right", no_wrap=True)
+    for c in range(len(matrix)):
+        confusion.add_column(str(c), justify="right", no_wrap=True)
+    for c, counts in enumerate(matrix):
+        confusion.add_row(str(c), *map(str, counts))
+    console.print(confusion)
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -332,6 +332,8 @@ def eval_cmd(run, count, metric, gamma, device, as_json):
         click.echo(strict_json.dumps(report, indent=1))
         return
     print_classification_report(report["test"], f"{run} on MNIST test split")
+    if not report["robustness"]:
+        return
     _print_table([{"metric": k, **v} for k, v in report["robustness"].items()],
                  {"metric": "minimal perturbation", "n": "n", "found": "found", "mean": "mean", "median": "median"},
                  "robustness (Papernot 2016): mean minimal perturbation that changes the class")
