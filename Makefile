@@ -19,9 +19,10 @@ setup: .venv/.installed corpora browser
 browser:
 	@if command -v chromium >/dev/null; then echo "chromium: $$(chromium --version)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
-	   (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null)) && \
-	  echo "chromium: $$(chromium --version)"; \
+	  { (apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null)) && \
+	    echo "chromium: $$(chromium --version)" || \
+	    echo "note: chromium could not be installed: the browser test of the HTML report will be skipped"; }; \
 	else echo "note: no chromium and no root apt-get: the browser test of the HTML report will be skipped"; fi
 
 .venv/.installed: pyproject.toml
