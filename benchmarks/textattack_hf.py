@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "gradient"))
     ap.add_argument("--nltk-data", action="append", default=[])
     ap.add_argument("--cache", required=True, help="folder for TextAttack's and matplotlib's caches")
+    ap.add_argument("--csv", default=None, help="also write TextAttack's own CSV log (its CSVLogger) here")
     ap.add_argument("--max-length", type=int, default=None,
                     help="the tokenizer's model_max_length, to which TextAttack's wrapper pads every input")
     ap.add_argument("--out", required=True)
@@ -57,12 +58,13 @@ def main() -> None:
               f"{str(e).splitlines()[0][:300]}", file=sys.stderr)
         sys.exit(2)
     rows = [json.loads(line) for line in open(args.texts, encoding="utf-8")]
-    results = []
+    results, attack_results = [], []
     with torch.no_grad():
         for i, row in enumerate(rows):
             start = time.perf_counter()
             result = attack.attack(row["text"], row["label"])
             seconds = time.perf_counter() - start
+            attack_results.append(result)
             original = result.original_result.attacked_text
             perturbed = result.perturbed_result.attacked_text
             status = ("skipped" if isinstance(result, SkippedAttackResult) else
@@ -74,8 +76,18 @@ def main() -> None:
             if (i + 1) % 25 == 0:
                 ok = sum(r["status"] == "succeeded" for r in results)
                 print(f"  {i + 1}/{len(rows)}: {ok} succeeded", file=sys.stderr, flush=True)
+    summary = {}
+    if args.csv:
+        from textattack.loggers import CSVLogger
+        from textattack.metrics.attack_metrics import AttackSuccessRate
+
+        logger = CSVLogger(filename=args.csv, color_method="file")
+        for result in attack_results:
+            logger.log_attack_result(result)
+        logger.flush()
+        summary = AttackSuccessRate().calculate(attack_results)  # what TextAttack prints as its success rate
     with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"recipe": args.recipe, "threads": torch.get_num_threads(),
+        json.dump({"recipe": args.recipe, "threads": torch.get_num_threads(), "textattack_summary": summary,
                    "max_length": tokenizer.model_max_length, "results": results}, f)
 
 

@@ -27,6 +27,11 @@ def test_records_round_trip_through_textattacks_csv(cli, small_clf, tmp_path):
     with open(table, newline="") as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == COLUMNS and len(rows) == 40
+    import pandas
+
+    frame = pandas.read_csv(table)  # as scripts written for TextAttack's logs read them
+    assert tuple(frame.columns) == COLUMNS and len(frame) == 40
+    assert set(frame["result_type"]) <= {"Successful", "Failed", "Skipped"}
     records = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     for row, r in zip(rows, records):
         assert row["perturbed_text"].replace("[[", "").replace("]]", "") == r["adversarial"]
