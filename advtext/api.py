@@ -26,6 +26,41 @@ def load_classifier(run: str | Path, device: str = "auto"):
     return TextClassifier.load(run, device)
 
 
+def attack_settings(*, method: str, dictionary: str, max_change: float | None, min_words: int,
+                    protect_stopwords: bool, pos: bool, polarity_guard: bool, min_similarity: float | None,
+                    measure_similarity: bool, top_positions: int = 6, words_per_position: int = 1, verify: int = 6,
+                    seed: int = 0, query_only: bool = False, objective: str = "log-probs"):
+    """The settings of an attack, and their part of the configuration that a records file's header keeps: built
+    the same way for this API and for ``advtext attack``."""
+    from advtext.text.attack import AttackSettings
+    from advtext.text.similarity import check_min_similarity
+
+    check_min_similarity(min_similarity, measure_similarity)
+    if query_only and objective != "log-probs":
+        raise AdvtextError("a query-only attack reads probabilities, not logits: drop the logit objective")
+    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
+                              measure_similarity=measure_similarity, top_positions=top_positions,
+                              words_per_position=words_per_position, verify=verify, seed=seed, query_only=query_only,
+                              objective=objective)
+    config = {"method": method, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
+              "protect_stopwords": protect_stopwords, "pos": pos, "polarity_guard": polarity_guard,
+              "min_similarity": min_similarity, "measure_similarity": measure_similarity, "seed": seed,
+              **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
+                 if method == "greedy" and not query_only else {}),
+              **({"objective": objective} if objective != "log-probs" else {})}
+    return settings, config
+
+
+def attack_dictionary(clf, texts: Sequence[str], config: dict):
+    """The dictionary that ``config`` (``attack_settings``) names, for ``clf`` once it has taken in the texts'
+    words (and, for a word-piece model, their synonyms)."""
+    from advtext.text.dictionary import build_dictionary
+
+    clf.cover(texts, [config["dictionary"]])
+    return build_dictionary(config["dictionary"], clf.vocab, config["protect_stopwords"], config["pos"],
+                            config["polarity_guard"])
+
+
 def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, method: str = "papernot",
            goal: str = "untargeted", dictionary: str = "vocab", max_change: float | None = None, min_words: int = 0,
            protect_stopwords: bool = False, polarity_guard: bool = False, min_similarity: float | None = None,
@@ -35,36 +70,28 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
     the order given. ``query_only`` runs greedy's query-only form (``--threat oracle``); ``out`` keeps the
     records in a JSONL file (resumed when it exists), else they live in a temporary one."""
     from advtext.goals import parse_goal
-    from advtext.text.attack import AttackSettings
     from advtext.text.classifier import check_labels_fit
-    from advtext.text.dictionary import build_dictionary
     from advtext.text.heldout import texts_fingerprint
     from advtext.text.run_attack import attack_texts
-    from advtext.text.similarity import check_min_similarity
 
-    if query_only and objective != "log-probs":
-        raise AdvtextError("a query-only attack reads probabilities, not logits: drop objective or query_only")
     texts = list(texts)
     if not texts:
         raise AdvtextError("no text to attack: give at least one")
-    check_min_similarity(min_similarity, measure_similarity or min_similarity is not None)
     if labels is None:
         labels = clf.predict_proba(texts).argmax(-1).tolist()
     labels = [int(y) for y in labels]
     if len(labels) != len(texts):
         raise AdvtextError(f"{len(texts)} texts but {len(labels)} labels: give one label per text")
     check_labels_fit(clf.num_classes, labels, "the texts to attack")
-    clf.cover(texts, [dictionary])
-    built = build_dictionary(dictionary, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
-    settings = AttackSettings(method="greedy" if query_only else method, max_change=max_change, min_words=min_words,
-                              min_similarity=min_similarity,
-                              measure_similarity=measure_similarity or min_similarity is not None, seed=seed,
-                              query_only=query_only, objective=objective)
+    settings, prepared = attack_settings(
+        method="greedy" if query_only else method, dictionary=dictionary, max_change=max_change, min_words=min_words,
+        protect_stopwords=protect_stopwords, pos=False, polarity_guard=polarity_guard, min_similarity=min_similarity,
+        measure_similarity=measure_similarity or min_similarity is not None, seed=seed, query_only=query_only,
+        objective=objective)
+    built = attack_dictionary(clf, texts, prepared)
     config = {"run": clf.info.get("source"), "weights_sha256": clf.fingerprint, "input": "python",
-              "texts_sha256": texts_fingerprint(texts, labels), "n": len(texts), "method": settings.method,
-              "goal": goal, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
-              "protect_stopwords": protect_stopwords, "polarity_guard": polarity_guard,
-              "min_similarity": min_similarity, "query_only": query_only, "objective": objective, "seed": seed}
+              "texts_sha256": texts_fingerprint(texts, labels), "n": len(texts), "goal": goal, **prepared,
+              **({"threat": "oracle"} if query_only else {})}
     keys = list(range(len(texts)))
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(out) if out is not None else Path(scratch) / "records.jsonl"

@@ -572,12 +572,12 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
            batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
+    from advtext.api import attack_dictionary, attack_settings
     from advtext.goals import parse_goal
     from advtext.metrics import attack_summary
     from advtext.report import print_attack_summary, print_examples
-    from advtext.text.attack import AttackSettings
     from advtext.text.classifier import TextClassifier
-    from advtext.text.dictionary import build_dictionary, parse_dictionary_spec
+    from advtext.text.dictionary import parse_dictionary_spec
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.quality import corpus_vocabulary
     from advtext.text.query_attack import whole_vocabulary_refused
@@ -640,28 +640,21 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     source["texts_sha256"] = texts_fingerprint([texts[i] for i in order], [labels[i] for i in order])
     order = order[:limit]
     warn_if_seen(run, [texts[i] for i in order], source["split"])
+    settings, prepared = attack_settings(
+        method=method, dictionary=dictionary_spec, max_change=max_change, min_words=min_words,
+        protect_stopwords=protect_stopwords, pos=pos_agreement, polarity_guard=polarity_guard,
+        min_similarity=min_similarity, measure_similarity=measure_similarity, top_positions=top_positions,
+        words_per_position=words_per_position, verify=verify, seed=seed, query_only=threat == "oracle",
+        objective=objective)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
-              "only_correct": only_correct,
-              "method": method, "goal": goal_spec, "dictionary": dictionary_spec, "max_change": max_change,
-              "min_words": min_words, "protect_stopwords": protect_stopwords, "pos": pos_agreement,
-              "polarity_guard": polarity_guard, "min_similarity": min_similarity,
-              "measure_similarity": measure_similarity, "seed": seed,
-              **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
-                 if method == "greedy" and threat != "oracle" else {}),
-              **({"threat": threat_spec} if threat != "white-box" else {}),
-              **({"objective": objective} if objective != "log-probs" else {})}
+              "only_correct": only_correct, "goal": goal_spec, **prepared,
+              **({"threat": threat_spec} if threat != "white-box" else {})}
     if threat == "samples":  # the attacker's own texts: the training split, labelled by the target
         check_out_file(out, config)  # before the target labels a single text
         attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0], substitute_run, seed,
                                            substitute_run_dir(out), lambda m: click.echo(m, err=True))
         substitute_run = str(substitute_run_dir(out))
-    # a word-piece model's vocabulary takes in the words to attack (and their synonyms) first
-    attacker.cover([texts[i] for i in order], [dictionary_spec])
-    dictionary = build_dictionary(dictionary_spec, attacker.vocab, protect_stopwords, pos_agreement, polarity_guard)
-    settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
-                              measure_similarity=measure_similarity, top_positions=top_positions,
-                              words_per_position=words_per_position, verify=verify, seed=seed,
-                              query_only=threat == "oracle", objective=objective)
+    dictionary = attack_dictionary(attacker, [texts[i] for i in order], prepared)
     chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
     if threat in ("transfer", "samples"):
         # a samples substitute is determined by the target, the draw and the seed, which the config holds
