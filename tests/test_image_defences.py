@@ -136,13 +136,15 @@ def test_distill_harden_and_cw_through_the_cli(tmp_path):
     from advtext.image.mnist import load_mnist
 
     x, y = load_mnist("test")
-    assert student.predict_proba(x[:200]).amax(1).mean() > 0.99
+    hot = ImageClassifier(TemperatureScaled(teacher.model, 20.0), teacher.device)
+    peaks = {name: clf.predict_proba(x[:200]).amax(1).mean().item() for name, clf in (("student", student),
+                                                                                      ("teacher at T", hot))}
+    assert peaks["student"] > 0.95 and peaks["student"] > peaks["teacher at T"] + 0.2, peaks
     # JSMA follows the softmax: it fails on the distilled net where it works on the teacher deployed at T; C&W
     # on the logits works on both
     keep = (student.logits(x[:100]).argmax(1) == y[:100]) & (teacher.logits(x[:100]).argmax(1) == y[:100])
     xs, ys = x[:100][keep][:10], y[:100][keep][:10]
     rows, targets = all_other_targets(ys, 10)
-    hot = ImageClassifier(TemperatureScaled(teacher.model, 20.0), teacher.device)
     rates = {}
     for name, clf in (("student", student), ("teacher", hot)):
         with attack_mode(clf.model) as m:
