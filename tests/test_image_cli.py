@@ -92,6 +92,9 @@ def test_attack_jsma_records_match_a_recomputation(run_dir, tmp_path, options, s
     (["attack", "{run}", "--method", "jsma", "--all-targets", "--saturation", "-0.1"], "saturation"),
     (["attack", "{run}", "--method", "jsma", "--all-targets", "--saturation", "1"], "saturation"),
     (["probe", "{run}", "--unit", "999"], "out of range"),
+    (["attack", "{run}", "--method", "fgsm", "--kappa", "1"], "--kappa has no effect with --method fgsm"),
+    (["attack", "{run}", "--method", "cw", "--eps", "0.3", "--gamma", "0.1"], "--eps, --gamma has no effect"),
+    (["attack", "{run}", "--method", "cw", "--cw-steps", "0"], "cw-steps"),
 ])
 def test_bad_input_is_one_line(run_dir, args, message):
     done = advtext("image", *[a.format(run=run_dir) for a in args])

@@ -192,6 +192,11 @@ def _print_table(rows: list[dict], columns: dict[str, str], title: str) -> None:
     console.print(table)
 
 
+METHOD_OPTIONS = {  # option -> the methods that read it (the others refuse it rather than ignore it)
+    "eps": ("fgsm", "bim", "pgd"), "norm": ("fgsm", "bim", "pgd"), "steps": ("bim", "pgd"),
+    "step_size": ("bim", "pgd"), "theta": ("jsma",), "gamma": ("jsma",), "saturation": ("jsma",),
+    "saliency": ("jsma",), "c_init": ("cw",), "kappa": ("cw",), "cw_steps": ("cw",), "cw_lr": ("cw",),
+    "search_steps": ("cw",)}
 SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy": "acc", "mean_l0": "L0",
                    "mean_l2": "L2", "mean_linf": "Linf", "seconds": "s", "samples_per_s": "/s"}
 
@@ -237,6 +242,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
     """Attack a saved MNIST model; write JSONL records, a summary, an example grid and the epsilon curve."""
     import math
 
+    from advtext.cli import given
     from advtext.goals import parse_goal
     from advtext.image.attack import AttackSettings, run_attack
     from advtext.image.classifier import ImageClassifier
@@ -244,6 +250,10 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
     from advtext.image.jsma import all_other_targets, check_jsma_args
     from advtext.image.plots import epsilon_curve, example_grid
 
+    unused = given([name for name, methods in METHOD_OPTIONS.items() if method not in methods])
+    if unused:
+        raise AdvtextError(f"{', '.join(unused)} has no effect with --method {method}: drop it, or choose a method "
+                           "that uses it")
     epsilons = _floats(eps, "--eps")
     check_eps(epsilons, norm=math.inf if norm == "inf" else 2.0)
     if method == "jsma":
