@@ -118,6 +118,14 @@ def word_budget(lengths: torch.Tensor, max_change: float | None, min_words: int 
     return torch.minimum(cap.clamp(min=min_words), lengths)
 
 
+def ranked_candidates(goal: Goal, logits: torch.Tensor, labels: torch.Tensor,
+                      objective: str = "log-probs") -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities (N, C) of candidate texts and the score that ranks them: the attack's objective, plus a
+    large bonus where the goal is reached (so any text that reaches it ranks first)."""
+    probs = torch.log_softmax(logits.float(), -1).exp()
+    return probs, goal_objective(goal, logits, labels, objective) + 1e4 * goal.done(probs, labels).float()
+
+
 def changeable_positions(model: torch.nn.Module, dictionary: Dictionary, ids: torch.Tensor) -> torch.Tensor:
     """Positions (B, T) the dictionary lets an attack change: real, unprotected words with a substitute (and,
     for a word-piece model, words that fit in its positions)."""
@@ -266,13 +274,11 @@ class SequenceAttack:
             valid[row[~ok], slot[~ok]] = False
             row, slot = row[ok], slot[ok]
         logits = substitution_logits(self.model, ids, row, pos[row, slot], sub[row, slot], hidden)
-        log_probs = torch.log_softmax(logits.float(), -1)
-        probs = torch.zeros(b, n_cand, log_probs.shape[1], device=ids.device)
-        probs[row, slot] = log_probs.exp()
-        y = labels[row]
+        cand_probs, cand_score = ranked_candidates(self.goal, logits, labels[row], self.settings.objective)
+        probs = torch.zeros(b, n_cand, logits.shape[1], device=ids.device)
+        probs[row, slot] = cand_probs
         score = torch.full((b, n_cand), -float("inf"), device=ids.device)
-        score[row, slot] = (goal_objective(self.goal, logits, y, self.settings.objective)
-                            + 1e4 * self.goal.done(log_probs.exp(), y).float())
+        score[row, slot] = cand_score
         choice = score.argmax(1)
         rows = torch.arange(b, device=ids.device)
         best = torch.where(valid[rows, choice], sub[rows, choice], torch.full_like(choice, -1))

@@ -25,6 +25,7 @@ from advtext.text.attack import (
     AttackSettings,
     Outcome,
     changeable_positions,
+    ranked_candidates,
     word_budget,
 )
 from advtext.text.classifier import pad_ids
@@ -56,18 +57,13 @@ class QueryAttack:
     def __init__(self, model: torch.nn.Module, goal: Goal, dictionary: Dictionary, settings: AttackSettings):
         if dictionary.candidates is None:
             raise whole_vocabulary_refused(dictionary.name)
-        if dictionary.allowed_by_class is not None:
-            raise AdvtextError("internal: a pair constraint needs a candidate dictionary")
         self.model, self.goal, self.settings = model, goal, settings
         self.device = model.embedding.weight.device
         self.dictionary = dictionary.to(self.device)
 
     def _scores(self, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Probabilities (N, C) of the texts ``ids`` and their score: the goal's objective, plus a large
-        bonus where the goal is reached (so any text that reaches it ranks first)."""
-        log_probs = torch.log_softmax(evaluate(self.model, ids, chunk_size=CHUNK).float(), -1)
-        probs = log_probs.exp()
-        return probs, self.goal.objective(log_probs, labels) + 1e4 * self.goal.done(probs, labels).float()
+        """Probabilities (N, C) of the texts ``ids`` and the score that ranks them (``ranked_candidates``)."""
+        return ranked_candidates(self.goal, evaluate(self.model, ids, chunk_size=CHUNK), labels)
 
     @torch.no_grad()
     def run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None = None

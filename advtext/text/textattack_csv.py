@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from advtext.errors import AdvtextError
+from advtext.report import changes_shown
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 from advtext.text.run_attack import rewrite
 from advtext.text.tokenizer import words
@@ -35,9 +36,7 @@ def write_textattack_csv(records: list[dict], path: Path) -> None:
         out = csv.writer(f)
         out.writerow(COLUMNS)
         for r in records:
-            original = r["original"]
-            for c in sorted(r["changes"], key=lambda c: c["start"], reverse=True):
-                original = original[: c["start"]] + _marked(original[c["start"] : c["end"]]) + original[c["end"] :]
+            original = changes_shown(r, str, lambda old, new: _marked(old))
             label = r["label"]
             scores = (r["textattack_scores"] if "probs_before" not in r else  # a TextAttack log read back
                       [1 - r["probs_before"][label], 1 - r["probs_after"][label]])
