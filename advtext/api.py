@@ -29,10 +29,13 @@ def load_classifier(run: str | Path, device: str = "auto"):
 def attack_settings(*, method: str, dictionary: str, max_change: float | None, min_words: int,
                     protect_stopwords: bool, pos: bool, polarity_guard: bool, min_similarity: float | None,
                     measure_similarity: bool, top_positions: int = 6, words_per_position: int = 1, verify: int = 6,
-                    seed: int = 0, query_only: bool = False, objective: str = "log-probs"):
+                    seed: int = 0, query_only: bool = False, objective: str = "log-probs",
+                    protect_punctuation: bool | None = None):
     """The settings of an attack, and their part of the configuration that a records file's header keeps: built
-    the same way for this API and for ``advtext attack``."""
+    the same way for this API and for ``advtext attack``. ``protect_punctuation`` None: on for greedy, off for
+    papernot."""
     from advtext.text.attack import AttackSettings
+    from advtext.text.dictionary import protects_punctuation
     from advtext.text.similarity import check_min_similarity
 
     check_min_similarity(min_similarity, measure_similarity)
@@ -43,8 +46,10 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
                               words_per_position=words_per_position, verify=verify, seed=seed, query_only=query_only,
                               objective=objective)
     config = {"method": method, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
-              "protect_stopwords": protect_stopwords, "pos": pos, "polarity_guard": polarity_guard,
-              "min_similarity": min_similarity, "measure_similarity": measure_similarity, "seed": seed,
+              "protect_stopwords": protect_stopwords,
+              "protect_punctuation": protects_punctuation(method, protect_punctuation), "pos": pos,
+              "polarity_guard": polarity_guard, "min_similarity": min_similarity,
+              "measure_similarity": measure_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" and not query_only else {}),
               **({"objective": objective} if objective != "log-probs" else {})}
@@ -58,17 +63,19 @@ def attack_dictionary(clf, texts: Sequence[str], config: dict):
 
     clf.cover(texts, [config["dictionary"]])
     return build_dictionary(config["dictionary"], clf.vocab, config["protect_stopwords"], config["pos"],
-                            config["polarity_guard"])
+                            config["polarity_guard"], config["protect_punctuation"])
 
 
 def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, method: str = "papernot",
            goal: str = "untargeted", dictionary: str = "vocab", max_change: float | None = None, min_words: int = 0,
-           protect_stopwords: bool = False, polarity_guard: bool = False, min_similarity: float | None = None,
-           measure_similarity: bool = False, query_only: bool = False, objective: str = "log-probs",
-           seed: int = 0, batch_size: int = 128, out: str | Path | None = None) -> list[dict]:
+           protect_stopwords: bool = False, protect_punctuation: bool | None = None, polarity_guard: bool = False,
+           min_similarity: float | None = None, measure_similarity: bool = False, query_only: bool = False,
+           objective: str = "log-probs", seed: int = 0, batch_size: int = 128,
+           out: str | Path | None = None) -> list[dict]:
     """Attack ``texts`` (labels: the model's own predictions when not given) and return one record per text, in
-    the order given. ``query_only`` runs greedy's query-only form (``--threat oracle``); ``out`` keeps the
-    records in a JSONL file (resumed when it exists), else they live in a temporary one."""
+    the order given. ``protect_punctuation`` None: on for greedy, off for papernot. ``query_only`` runs greedy's
+    query-only form (``--threat oracle``); ``out`` keeps the records in a JSONL file (resumed when it exists),
+    else they live in a temporary one."""
     from advtext.goals import parse_goal
     from advtext.text.classifier import check_labels_fit
     from advtext.text.heldout import texts_fingerprint
@@ -87,7 +94,7 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
         method="greedy" if query_only else method, dictionary=dictionary, max_change=max_change, min_words=min_words,
         protect_stopwords=protect_stopwords, pos=False, polarity_guard=polarity_guard, min_similarity=min_similarity,
         measure_similarity=measure_similarity or min_similarity is not None, seed=seed, query_only=query_only,
-        objective=objective)
+        objective=objective, protect_punctuation=protect_punctuation)
     built = attack_dictionary(clf, texts, prepared)
     config = {"run": clf.info.get("source"), "weights_sha256": clf.fingerprint, "input": "python",
               "texts_sha256": texts_fingerprint(texts, labels), "n": len(texts), "goal": goal, **prepared,

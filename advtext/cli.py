@@ -31,6 +31,8 @@ MIN_SIMILARITY_HELP = ("every adversarial text keeps at least this sentence simi
                        "of MiniLM embeddings; TextFooler: 0.84, A2T: 0.9), checked on each candidate")
 POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong sentiment for a word without any "
                        "(VADER lexicon)")
+PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
+                    "oracle, off for papernot, whose paper draws from the whole vocabulary)")
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")
@@ -175,8 +177,8 @@ MODEL_SHAPE = ("architecture", "max_len", "vocab_size", "min_freq", "embed_dim",
                "bidirectional", "pooling", "dropout", "glove")
 
 
-DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "max_change", "min_words",
-                 "polarity_guard", "attack_steps")
+DISCRETE_ONLY = ("schedule", "attack_method", "dictionary_spec", "protect_stopwords", "protect_punctuation",
+                 "max_change", "min_words", "polarity_guard", "attack_steps")
 EMBEDDING_ONLY = ("epsilon", "steps")
 
 
@@ -324,6 +326,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
               help="discrete: substitutes, chosen to keep the label: wordnet or glove-safe:T (GloVe neighbours "
                    "minus WordNet antonyms)")
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
+@click.option("--protect-punctuation/--allow-punctuation", default=None, help="discrete: " + PUNCTUATION_HELP)
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
               help="discrete: change at most this fraction of each text's words")
 @click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
@@ -334,9 +337,9 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
 @model_options
 @fit_options
 def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, harden_method, alpha, epsilon, steps,
-           schedule, attack_method, dictionary_spec, protect_stopwords, max_change, min_words, polarity_guard,
-           attack_steps, architecture, max_len, vocab_size, min_freq, embed_dim, hidden_size, layers, bidirectional,
-           pooling, dropout, glove, epochs, batch_size, lr, patience, device, out, overwrite):
+           schedule, attack_method, dictionary_spec, protect_stopwords, protect_punctuation, max_change, min_words,
+           polarity_guard, attack_steps, architecture, max_len, vocab_size, min_freq, embed_dim, hidden_size, layers,
+           bidirectional, pooling, dropout, glove, epochs, batch_size, lr, patience, device, out, overwrite):
     """Adversarial training: train (or fine-tune --from a run) against word substitutions or embedding noise."""
     from advtext.checkpoint import check_run_dir
     from advtext.defenses.text_hardening import AdversarialTrainingStep, HardenSettings
@@ -347,8 +350,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
-                              max_change=max_change, min_words=min_words, polarity_guard=polarity_guard,
-                              attack_steps=attack_steps)
+                              protect_punctuation=protect_punctuation, max_change=max_change, min_words=min_words,
+                              polarity_guard=polarity_guard, attack_steps=attack_steps)
     shaping = given(MODEL_SHAPE) if from_run is not None else []
     if shaping:
         raise AdvtextError(f"{', '.join(shaping)} cannot change a model taken --from {from_run}: drop "
@@ -377,7 +380,8 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
                            "harden it on a corpus with the same classes")
     # a word-piece model's vocabulary grows to the words it will read (and their synonyms)
     clf.cover([*splits[0], *splits[2]], [dictionary_spec] if settings.discrete else [])
-    dictionary = (build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, polarity_guard=polarity_guard)
+    dictionary = (build_dictionary(dictionary_spec, clf.vocab, protect_stopwords, polarity_guard=polarity_guard,
+                                   protect_punctuation=settings.protect_punctuation)
                   if settings.discrete else None)
     step = AdversarialTrainingStep(clf.model, settings, dictionary)
     hardening = {**settings.to_dict(), "from": str(from_run) if from_run else None}
@@ -530,7 +534,8 @@ def export(run, out, overwrite):
 @click.option("--input", "input_file", type=click.Path(path_type=Path), default=None,
               help="attack your own texts: one per line (.txt), or a .csv/.jsonl with --text-column "
                    "(and --label-column; without it the model's prediction is the label)")
-@click.option("--n", "limit", type=int, default=None, callback=_positive, help="attack at most this many texts")
+@click.option("--limit", "--n", "limit", type=int, default=None, callback=_positive,
+              help="attack at most this many texts")
 @click.option("--only-correct", is_flag=True, help="take only texts the model classifies correctly (the paper's set)")
 @click.option("--method", type=click.Choice(METHODS), default="papernot", show_default=True,
               help="papernot: faithful (random position, sign-matching word); greedy: saliency + HotFlip, verified")
@@ -544,6 +549,7 @@ def export(run, out, overwrite):
 @click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
               help="but let at least this many words change (a floor over --max-change, like A2T's)")
 @click.option("--protect-stopwords", is_flag=True, help="never change or insert a stopword")
+@click.option("--protect-punctuation/--allow-punctuation", default=None, help=PUNCTUATION_HELP)
 @click.option("--pos", "pos_agreement", is_flag=True, help="substitutes share a WordNet part of speech")
 @click.option("--polarity-guard", is_flag=True, help=POLARITY_GUARD_HELP)
 @click.option("--min-similarity", type=float, default=None, help=MIN_SIMILARITY_HELP)
@@ -567,9 +573,9 @@ def export(run, out, overwrite):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
-           method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, pos_agreement, polarity_guard,
-           min_similarity, measure_similarity, top_positions, words_per_position, verify, objective, threat_spec,
-           batch_size, device, out):
+           method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, protect_punctuation,
+           pos_agreement, polarity_guard, min_similarity, measure_similarity, top_positions, words_per_position, verify,
+           objective, threat_spec, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.api import attack_dictionary, attack_settings
@@ -645,7 +651,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         protect_stopwords=protect_stopwords, pos=pos_agreement, polarity_guard=polarity_guard,
         min_similarity=min_similarity, measure_similarity=measure_similarity, top_positions=top_positions,
         words_per_position=words_per_position, verify=verify, seed=seed, query_only=threat == "oracle",
-        objective=objective)
+        objective=objective, protect_punctuation=protect_punctuation)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct, "goal": goal_spec, **prepared,
               **({"threat": threat_spec} if threat != "white-box" else {})}
@@ -680,7 +686,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @corpus_options(DRAW_SEED_HELP + " (the first run's, when several)")
 @click.option("--split", default=None, help=EVAL_SPLIT_HELP)
-@click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
+@click.option("--limit", "--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="texts drawn (seeded) from the split; every run is measured on the same ones")
 @click.option("--method", "methods", default="greedy,papernot", show_default=True,
               help="attack methods, comma-separated, each run with each dictionary: greedy, papernot (white-box), "
@@ -688,6 +694,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--dictionary", "dictionaries", default="wordnet", show_default=True,
               help="dictionaries, comma-separated: vocab, wordnet, glove:T, glove-safe:T")
 @click.option("--protect-stopwords/--change-stopwords", default=True, show_default=True)
+@click.option("--protect-punctuation/--allow-punctuation", default=None, help=PUNCTUATION_HELP)
 @click.option("--max-change", type=click.FloatRange(0, 1, min_open=True), default=0.2, show_default=True,
               help="change at most this fraction of each text's words, rounded down")
 @click.option("--min-words", type=click.IntRange(min=0), default=0, show_default=True,
@@ -706,8 +713,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
-               protect_stopwords, max_change, min_words, polarity_guard, min_similarity, measure_similarity,
-               transfer_from, out, as_json, plots, batch_size, device):
+               protect_stopwords, protect_punctuation, max_change, min_words, polarity_guard, min_similarity,
+               measure_similarity, transfer_from, out, as_json, plots, batch_size, device):
     """Side by side: clean accuracy and accuracy under each attack (and under transfer) of one or more runs."""
     import tempfile
 
@@ -719,7 +726,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
 
     check_min_similarity(min_similarity, measure_similarity)
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
-                          min_similarity, measure_similarity)
+                          min_similarity, measure_similarity, protect_punctuation)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
@@ -782,7 +789,8 @@ def constraints_said(config: dict) -> str:
     said = [f"{name} {config[key]}" for key, name in (("max_change", "max-change"), ("min_words", "min-words"),
                                                       ("min_similarity", "min-similarity"))
             if config.get(key) not in (None, 0)]
-    said += [name for key, name in (("protect_stopwords", "stopwords kept"), ("pos", "POS agreement"),
+    said += [name for key, name in (("protect_stopwords", "stopwords kept"),
+                                    ("protect_punctuation", "punctuation kept"), ("pos", "POS agreement"),
                                     ("polarity_guard", "polarity guard")) if config.get(key)]
     return f" ({', '.join(said)})" if said else ""
 
@@ -845,7 +853,7 @@ def report(results, out):
 
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True)
-@click.option("--n", "limit", type=int, default=300, show_default=True, callback=_positive,
+@click.option("--limit", "--n", "limit", type=int, default=300, show_default=True, callback=_positive,
               help="test reviews to attack in each mode, and to measure robustness on")
 @click.option("--harden-epochs", type=int, default=2, show_default=True, callback=_positive,
               help="epochs of adversarial training in the third act")

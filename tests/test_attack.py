@@ -227,3 +227,39 @@ def test_other_goals_through_the_attack(sample, tmp_path, goal_spec):
             else:
                 assert r["pred_after"] == 0
     assert any(r["status"] == "succeeded" for r in records)
+
+
+@pytest.mark.parametrize("dictionary", ["vocab", "wordnet", "glove:0.5", "glove-safe:0.5"])
+def test_protected_punctuation_never_changes_nor_enters(sample, dictionary):
+    """Under --protect-punctuation no dictionary offers a punctuation mark or a bare number, and no punctuation
+    mark is changed; without it the whole vocabulary offers both."""
+    from advtext.text.tokenizer import is_number, is_punctuation
+
+    clf = sample[0]
+    punct = torch.tensor([is_punctuation(w) and w not in ("<pad>", "<unk>") for w in clf.vocab.itos])
+    numbers = torch.tensor([is_number(w) for w in clf.vocab.itos])
+    assert punct.any() and numbers.any()  # the vocabulary has both, so the check below can fail
+    d = build_dictionary(dictionary, clf.vocab, protect_punctuation=True)
+    assert not d.allowed[punct | numbers].any() and d.protected[punct].all()
+    if d.candidates is not None:
+        offered = d.candidates[d.candidates >= 0]
+        assert offered.numel() and not (punct | numbers)[offered].any()
+    if dictionary == "vocab":
+        assert build_dictionary(dictionary, clf.vocab).allowed[punct | numbers].all()
+
+
+def test_greedy_protects_punctuation_by_default_and_papernot_does_not(sample, tmp_path):
+    from advtext.api import attack, attack_settings
+    from advtext.text.quality import change_figures
+
+    settings = dict(dictionary="vocab", max_change=None, min_words=0, protect_stopwords=False, pos=False,
+                    polarity_guard=False, min_similarity=None, measure_similarity=False)
+    assert attack_settings(method="greedy", **settings)[1]["protect_punctuation"] is True
+    assert attack_settings(method="papernot", **settings)[1]["protect_punctuation"] is False
+    assert attack_settings(method="papernot", protect_punctuation=True, **settings)[1]["protect_punctuation"]
+    clf, texts, labels = sample
+    records = attack(clf, texts, labels, method="greedy", dictionary="vocab")
+    changes = [c for r in records for c in r["changes"]]
+    assert changes
+    figures = change_figures(changes)
+    assert figures["punctuation_changes"] == 0 and figures["number_changes"] == 0

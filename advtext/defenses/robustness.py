@@ -21,7 +21,7 @@ from advtext.goals import Misclassification
 from advtext.metrics import attack_summary
 from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
 from advtext.text.classifier import TextClassifier, check_labels_fit
-from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec
+from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec, protects_punctuation
 from advtext.text.query_attack import whole_vocabulary_refused
 from advtext.text.run_attack import attack_texts
 from advtext.text.tokenizer import Vocabulary
@@ -41,6 +41,7 @@ class AttackSpec:
     polarity_guard: bool = False
     min_similarity: float | None = None
     measure_similarity: bool = True
+    protect_punctuation: bool = True
 
     @property
     def name(self) -> str:
@@ -49,10 +50,12 @@ class AttackSpec:
 
 def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
                   max_change: float | None, min_words: int = 0, polarity_guard: bool = False,
-                  min_similarity: float | None = None, measure_similarity: bool = True) -> list[AttackSpec]:
+                  min_similarity: float | None = None, measure_similarity: bool = True,
+                  protect_punctuation: bool | None = None) -> list[AttackSpec]:
     """Every method of the comma-separated ``methods`` with every dictionary of ``dictionaries``; ``oracle`` is
     greedy's query-only form (``--threat oracle``), which reads no gradient: a model that only masks its
-    gradients resists the others, not it."""
+    gradients resists the others, not it. ``protect_punctuation`` None: on for greedy and oracle, off for
+    papernot."""
     specs = []
     for method in filter(None, (m.strip() for m in methods.split(","))):
         if method not in (*METHODS, QUERY_ONLY):
@@ -63,7 +66,8 @@ def parse_attacks(methods: str, dictionaries: str, protect_stopwords: bool,
             if method == QUERY_ONLY and kind == "vocab":
                 raise whole_vocabulary_refused(dictionary)
             specs.append(AttackSpec(method, dictionary, protect_stopwords, max_change, min_words, polarity_guard,
-                                    min_similarity, measure_similarity))
+                                    min_similarity, measure_similarity,
+                                    protects_punctuation(method, protect_punctuation)))
     if not specs:
         raise AdvtextError("no attack asked: give --method greedy,papernot and --dictionary wordnet,...")
     return specs
@@ -141,10 +145,12 @@ class DictionaryCache:
         self._built: dict[tuple, Dictionary] = {}
 
     def get(self, vocab: Vocabulary, spec: AttackSpec) -> Dictionary:
-        key = (tuple(vocab.itos), spec.dictionary, spec.protect_stopwords, spec.polarity_guard)
+        key = (tuple(vocab.itos), spec.dictionary, spec.protect_stopwords, spec.polarity_guard,
+               spec.protect_punctuation)
         if key not in self._built:
             self._built[key] = build_dictionary(spec.dictionary, vocab, spec.protect_stopwords,
-                                                polarity_guard=spec.polarity_guard)
+                                                polarity_guard=spec.polarity_guard,
+                                                protect_punctuation=spec.protect_punctuation)
         return self._built[key]
 
 
@@ -161,6 +167,7 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
               "max_change": spec.max_change, "min_words": spec.min_words, "protect_stopwords": spec.protect_stopwords,
+              "protect_punctuation": spec.protect_punctuation,
               "pos": False, "polarity_guard": spec.polarity_guard, "min_similarity": spec.min_similarity,
               "measure_similarity": spec.measure_similarity, "seed": seed}
     return attack_texts(clf, texts, labels, keys, Misclassification(), dictionary, settings,

@@ -27,7 +27,7 @@ from torch.nn.functional import cross_entropy
 from advtext.defenses.text_adversary import TrainingAdversary
 from advtext.errors import AdvtextError
 from advtext.text.attack import METHODS
-from advtext.text.dictionary import Dictionary
+from advtext.text.dictionary import Dictionary, protects_punctuation
 from advtext.text.models import logits_from_words
 
 HARDEN_METHODS = ("discrete", "embedding", "both")
@@ -46,6 +46,7 @@ class HardenSettings:
     attack: str = "greedy"
     dictionary: str = "wordnet"
     protect_stopwords: bool = True
+    protect_punctuation: bool | None = None  # None: on for greedy, off for papernot
     max_change: float | None = 0.2
     min_words: int = 0
     polarity_guard: bool = False
@@ -65,6 +66,7 @@ class HardenSettings:
             raise AdvtextError(f"unknown schedule {self.schedule!r}: use online or offline")
         if self.attack not in METHODS:
             raise AdvtextError(f"unknown attack {self.attack!r}: use one of {', '.join(METHODS)}")
+        self.protect_punctuation = protects_punctuation(self.attack, self.protect_punctuation)
 
     @property
     def discrete(self) -> bool:
@@ -77,7 +79,8 @@ class HardenSettings:
     def to_dict(self) -> dict:
         """The settings that apply to this method (the others have no effect and are left out)."""
         unused = (() if self.embedding else ("epsilon", "steps")) + (
-            () if self.discrete else ("schedule", "attack", "dictionary", "protect_stopwords", "max_change",
+            () if self.discrete else ("schedule", "attack", "dictionary", "protect_stopwords", "protect_punctuation",
+                                      "max_change",
                                       "min_words", "polarity_guard", "attack_steps"))
         return {k: v for k, v in asdict(self).items() if k not in unused}
 

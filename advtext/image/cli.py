@@ -229,7 +229,7 @@ SUMMARY_COLUMNS = {"eps": "eps", "n": "n", "success_rate": "success", "accuracy"
               help="cw: constants tried per image (bisection; 1 runs --c-init alone, as torchattacks does)")
 @click.option("--goal", default="untargeted", show_default=True, help="untargeted, targeted:T or source-target:S:T")
 @click.option("--all-targets", is_flag=True, help="attack every sample toward each of the other classes")
-@click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
+@click.option("--limit", "--n", "count", type=int, default=100, show_default=True, callback=_positive,
               help="number of test images")
 @click.option("--offset", type=int, default=0, show_default=True, help="first test image")
 @click.option("--all-samples", is_flag=True, help="also attack test images the model already gets wrong")
@@ -306,7 +306,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
 
 @image.command("eval")
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--n", "count", type=int, default=100, show_default=True, callback=_positive,
+@click.option("--limit", "--n", "count", type=int, default=100, show_default=True, callback=_positive,
               help="correctly classified test images for the robustness metric")
 @click.option("--metric", type=click.Choice(["fgsm", "jsma", "cw", "both", "all", "none"]), default="both",
               show_default=True, help="robustness: minimal FGSM epsilon (bisection), minimal JSMA L0 fraction over all "

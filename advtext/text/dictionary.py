@@ -8,7 +8,9 @@ A ``Dictionary`` says, for a model vocabulary, which words may replace which:
 * ``glove-safe:T``: the same minus WordNet antonyms of any sense of the word (GloVe puts "good"
   next to "bad"): the label-preserving default for adversarial training.
 
-Constraints: stopwords never changed and never inserted; optional part-of-speech agreement (the two
+Constraints: stopwords never changed and never inserted; punctuation never changed, and neither it nor a
+bare number ever inserted (``--protect-punctuation``: the GloVe and whole-vocabulary dictionaries offer
+"?" for "fun" otherwise); optional part-of-speech agreement (the two
 words share a WordNet part of speech; words WordNet does not know count as one class); the optional
 polarity guard (``advtext.text.polarity``: no substitute of the opposite sentiment, none of strong
 sentiment for a word without any).
@@ -23,7 +25,7 @@ from functools import lru_cache
 import torch
 
 from advtext.errors import AdvtextError
-from advtext.text.tokenizer import Vocabulary
+from advtext.text.tokenizer import Vocabulary, is_number, is_punctuation
 
 MAX_NEIGHBOURS = 50
 
@@ -158,8 +160,23 @@ def parse_dictionary_spec(spec: str) -> tuple[str, float | None]:
     raise AdvtextError(f"unknown dictionary {spec!r}: use vocab, wordnet, glove:T or glove-safe:T (e.g. glove:0.7)")
 
 
+def protects_punctuation(method: str, asked: bool | None = None) -> bool:
+    """Whether an attack keeps punctuation and numbers out: as ``asked``, else on in the improved mode (greedy,
+    and its query-only form) and off in the faithful one (papernot: the paper's whole vocabulary)."""
+    return asked if asked is not None else method != "papernot"
+
+
+def punctuation_masks(vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
+    """(V,) masks of the punctuation tokens and of the bare numbers of ``vocab``."""
+    words = vocab.itos[2:]  # <pad> and <unk> are neither
+    punct = torch.tensor([False, False] + [is_punctuation(w) for w in words])
+    numbers = torch.tensor([False, False] + [is_number(w) for w in words])
+    return punct, numbers
+
+
 def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = False,
-                     pos_agreement: bool = False, polarity_guard: bool = False) -> Dictionary:
+                     pos_agreement: bool = False, polarity_guard: bool = False,
+                     protect_punctuation: bool = False) -> Dictionary:
     """The dictionary named by ``spec`` (``vocab``, ``wordnet``, ``glove:T`` or ``glove-safe:T``) with its
     constraints."""
     if pos_agreement and spec == "vocab":
@@ -172,6 +189,10 @@ def build_dictionary(spec: str, vocab: Vocabulary, protect_stopwords: bool = Fal
         stop = stopword_mask(vocab)
         allowed &= ~stop
         protected |= stop
+    if protect_punctuation:
+        punct, numbers = punctuation_masks(vocab)
+        allowed &= ~(punct | numbers)
+        protected |= punct
     kind, threshold = parse_dictionary_spec(spec)
     if kind == "vocab":
         neighbours = None

@@ -15,17 +15,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 from advtext.text.polarity import breaks_polarity
-from advtext.text.tokenizer import words
+from advtext.text.tokenizer import is_number, is_punctuation, words
 
 TOP_SUBSTITUTES = 5
-
-
-def _is_punctuation(token: str) -> bool:
-    return not any(ch.isalnum() for ch in token)
-
-
-def _is_number(token: str) -> bool:
-    return any(ch.isdigit() for ch in token) and not any(ch.isalpha() for ch in token)
 
 
 def corpus_vocabulary(texts: Iterable[str]) -> frozenset[str]:
@@ -37,8 +29,8 @@ def change_figures(changes: list[dict], corpus_words: frozenset[str] | None = No
     """Per text: how many of its changes break polarity, touch punctuation, bring in a number, or bring in a
     word outside ``corpus_words`` (None when no corpus vocabulary was given)."""
     return {"polarity_breaks": sum(breaks_polarity(c["old"], c["new"]) for c in changes),
-            "punctuation_changes": sum(_is_punctuation(c["old"]) or _is_punctuation(c["new"]) for c in changes),
-            "number_changes": sum(_is_number(c["new"]) and not _is_number(c["old"]) for c in changes),
+            "punctuation_changes": sum(is_punctuation(c["old"]) or is_punctuation(c["new"]) for c in changes),
+            "number_changes": sum(is_number(c["new"]) and not is_number(c["old"]) for c in changes),
             "outside_corpus_changes": None if corpus_words is None else
             sum(c["new"].lower() not in corpus_words for c in changes)}
 

@@ -36,6 +36,16 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
+def is_punctuation(token: str) -> bool:
+    """A token with no letter or digit (".", "?", "--")."""
+    return not any(ch.isalnum() for ch in token)
+
+
+def is_number(token: str) -> bool:
+    """A bare number: digits and no letter ("1999", "3.5")."""
+    return any(ch.isdigit() for ch in token) and not any(ch.isalpha() for ch in token)
+
+
 def words(text: str) -> list[str]:
     """The token strings of ``text`` (no spans)."""
     return [m.group().lower() for m in _TOKEN.finditer(text)]
