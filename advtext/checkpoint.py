@@ -48,11 +48,13 @@ def write_progress(path: Path, state: dict) -> None:
     for index, per_param in optimizer["state"].items():
         for name, value in per_param.items():
             tensors[f"optimizer/{index}/{name}"] = value.detach().cpu().contiguous()
-    tensors["rng/torch"] = state["torch_rng"]
+    for rank, rng in enumerate(state["torch_rng"]):  # one per rank under torchrun
+        tensors[f"rng/torch/{rank}"] = rng
     for i, rng in enumerate(state["cuda_rng"] or []):
         tensors[f"rng/cuda/{i}"] = rng
     layout = {k: state[k] for k in ("identity", "history", "best", "stale")}
     layout.update(param_groups=optimizer["param_groups"], cuda_rngs=len(state["cuda_rng"] or []),
+                  torch_rngs=len(state["torch_rng"]),
                   best_state=state["best_state"] is not None)
     save_file(tensors, str(path), metadata={"advtext_training_state": strict_json.dumps(layout)})
 
@@ -79,7 +81,7 @@ def read_progress(path: Path) -> dict:
             "stale": layout["stale"], "model": parts["model"],
             "best_state": parts["best_state"] if layout["best_state"] else None,
             "optimizer": {"state": optimizer_state, "param_groups": layout["param_groups"]},
-            "torch_rng": tensors["rng/torch"],
+            "torch_rng": [tensors[f"rng/torch/{r}"] for r in range(layout["torch_rngs"])],
             "cuda_rng": [tensors[f"rng/cuda/{i}"] for i in range(layout["cuda_rngs"])] or None}
 
 

@@ -33,6 +33,7 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
                        "(VADER lexicon)")
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
+ATTACK_BATCH_HELP = "texts attacked together (default: 128 on the CPU, 1024 on a GPU)"
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")
@@ -133,8 +134,21 @@ def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str,
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="advtext")
-def cli():
+@click.option("--deterministic", is_flag=True,
+              help="deterministic algorithms only (torch.use_deterministic_algorithms; slower on a GPU): the same "
+                   "command gives the same bits run after run")
+@click.option("--tf32", is_flag=True,
+              help="let a GPU multiply in TF32 (faster, about 3 fewer decimal digits; off by default)")
+def cli(deterministic, tf32):
     """advtext: adversarial examples for text classifiers (Papernot et al. 2016) and their image roots."""
+    from advtext.engine import set_numerics
+
+    set_numerics(deterministic, tf32)
+
+
+def attack_batch(device) -> int:
+    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores."""
+    return 1024 if device.type == "cuda" else 128
 
 
 def model_options(f):
@@ -255,6 +269,7 @@ def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split
     """Train ``clf`` on the shared loop (resumable), report on the test split, save the run directory with
     the split seed and the digests of the texts it saw (see ``advtext.text.heldout``)."""
     from advtext.checkpoint import PROGRESS
+    from advtext.distributed import barrier, world
     from advtext.report import print_classification_report
     from advtext.text.heldout import save_seen_texts
     from advtext.text.train import fit_text
@@ -268,15 +283,18 @@ def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split
     history = fit_text(clf, train_texts, train_labels, val_texts, val_labels, settings,
                        log=lambda m: click.echo(m, err=True), step=step, progress_file=run_dir / PROGRESS,
                        identity={**identity, "train": settings.__dict__}, epoch_start=epoch_start)
-    report = {}
-    if "test" in data:
-        report = classification_report(clf, *split_texts(data, "test", max_words, corpus))
-    save_seen_texts(run_dir, split_seed, train_texts, val_texts)
-    clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, split_seed=split_seed, train=settings.__dict__,
-             history=history, test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
-    if report:
-        print_classification_report(report, f"{clf.config.architecture} on {corpus} test split")
-    click.echo(f"saved {run_dir}")
+    if world().main:  # under torchrun rank 0 alone writes the run, and the others wait for it
+        report = {}
+        if "test" in data:
+            report = classification_report(clf, *split_texts(data, "test", max_words, corpus))
+        save_seen_texts(run_dir, split_seed, train_texts, val_texts)
+        clf.save(run_dir, corpus=corpus, max_words=max_words, seed=seed, split_seed=split_seed,
+                 train=settings.__dict__, history=history, test=report, created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 **info)
+        if report:
+            print_classification_report(report, f"{clf.config.architecture} on {corpus} test split")
+        click.echo(f"saved {run_dir}")
+    barrier("rank 0 saved the run")
 
 
 @cli.command()
@@ -569,7 +587,7 @@ def export(run, out, overwrite):
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
                    "(craft on a substitute run you own, measure on the target); samples:N (a substitute LSTM "
                    "trained on N texts of the training split, labelled by the target)")
-@click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
@@ -579,6 +597,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.api import attack_dictionary, attack_settings
+    from advtext.distributed import alone, barrier, world
     from advtext.goals import parse_goal
     from advtext.metrics import attack_summary
     from advtext.report import print_attack_summary, print_examples
@@ -622,6 +641,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
                            "change): drop --min-words or add --max-change")
     clf = TextClassifier.load(run, device)
+    batch_size = batch_size or attack_batch(clf.device)
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
     if threat == "transfer":
@@ -657,8 +677,13 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
               **({"threat": threat_spec} if threat != "white-box" else {})}
     if threat == "samples":  # the attacker's own texts: the training split, labelled by the target
         check_out_file(out, config)  # before the target labels a single text
-        attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0], substitute_run, seed,
-                                           substitute_run_dir(out), lambda m: click.echo(m, err=True))
+        for turn in ("main", "others"):  # under torchrun rank 0 trains the substitute, the others load it
+            if (turn == "main") == world().main:
+                with alone():
+                        attacker = substitute_from_samples(clf, split_texts(data, "train", None, corpus)[0],
+                                                       substitute_run, seed, substitute_run_dir(out),
+                                                       lambda m: click.echo(m, err=True))
+            barrier("rank 0 trained the substitute")
         substitute_run = str(substitute_run_dir(out))
     dictionary = attack_dictionary(attacker, [texts[i] for i in order], prepared)
     chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
@@ -670,11 +695,15 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         del crafted_on["threat"]
         crafted = attack_texts(attacker, *chosen, goal, dictionary, settings, substitute_file(out), crafted_on,
                                batch_size, corpus_words)
+        if not world().main:  # rank 0 measures the crafted texts on the target
+            return
         records = transfer_records(clf, goal, crafted)
         write_derived_records(out, measured, records)
         click.echo(f"crafted on {substitute_run} (records: {substitute_file(out)}), measured on {run}", err=True)
     else:
         records = attack_texts(clf, *chosen, goal, dictionary, settings, out, config, batch_size, corpus_words)
+        if not world().main:  # rank 0 merged the records and speaks for all
+            return
     threat_said = "" if threat == "white-box" else f", threat {threat_spec}"
     print_attack_summary(attack_summary(records), f"{method} attack on {len(records)} texts ({goal_spec}, "
                                                    f"dictionary {dictionary_spec}{threat_said})")
@@ -710,7 +739,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="write accuracy-against-word-budget PNGs (one per attack, one curve per run) here")
-@click.option("--batch-size", type=int, default=128, show_default=True, callback=_positive)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
                protect_stopwords, protect_punctuation, max_change, min_words, polarity_guard, min_similarity,
@@ -719,15 +748,20 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     import tempfile
 
     from advtext.defenses.robustness import check_same_classes, measure_robustness, parse_attacks
+    from advtext.distributed import world
     from advtext.report import print_robustness, write_robustness_plots
     from advtext.text.classifier import TextClassifier
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.similarity import check_min_similarity
 
     check_min_similarity(min_similarity, measure_similarity)
+    if out is None and world().distributed:
+        raise AdvtextError("under torchrun give --out: the ranks share their records through that folder (on a "
+                           "file system every node sees)")
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
                           min_similarity, measure_similarity, protect_punctuation)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
+    batch_size = batch_size or attack_batch(loaded[0][1].device)
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
     split = default_split(split, corpus)
@@ -748,6 +782,8 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_robustness(loaded, specs, texts, labels, keys, source, seed, out or Path(scratch),
                                     batch_size, source_run, words_of_corpus(data))
+    if not world().main:  # rank 0 speaks for all
+        return
     if out is None:  # the records went with the scratch folder
         for entry in result["runs"]:
             for figures in entry["attacks"].values():
@@ -918,10 +954,13 @@ _add_subgroups()
 
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
+    from advtext.distributed import leave, world
+
     try:
         cli.main(standalone_mode=False)
     except AdvtextError as e:
-        click.echo(f"error: {e}", err=True)
+        w = world()  # under torchrun every rank may say it: rank 0 as one process would, the others by rank
+        click.echo(f"error: {e}" if w.main else f"error (rank {w.rank}): {e}", err=True)
         sys.exit(2)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help())
@@ -940,3 +979,5 @@ def main() -> None:
     except OSError as e:  # files and folders the user named: missing, unwritable, in the way
         click.echo(f"error: {e.strerror or e}: {e.filename or ''} (check the path)", err=True)
         sys.exit(2)
+    finally:
+        leave()

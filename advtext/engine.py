@@ -8,6 +8,7 @@ per-row objectives is each row's own gradient. Large batches are cut into chunks
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from advtext.distributed import join, world
 from advtext.errors import AdvtextError
 
 Objective = Callable[..., torch.Tensor]
@@ -38,11 +40,21 @@ CPU_BUILD = ("this torch ({version}) is a CPU-only build: install the CUDA build
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU (saying so when a GPU sits unused behind a CPU-only torch);
-    ``cpu``/``cuda``/``cuda:N`` are taken as given."""
+    ``cpu``/``cuda``/``cuda:N`` are taken as given. Under torchrun, ``auto`` and ``cuda`` mean this rank's own
+    GPU (``cuda:LOCAL_RANK``), and the process joins the ranks' group (gloo on the CPU, nccl on CUDA)."""
+    device = _device_named(name)
+    w = world()
+    if w.distributed and device.type == "cuda" and device.index is None:
+        device = _device_named(f"cuda:{w.local_rank}")
+    join(device)
+    return device
+
+
+def _device_named(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if cpu_only_build() and gpu_present():
+        if cpu_only_build() and gpu_present() and world().main:
             print("note: running on the CPU: this machine has a GPU but " + CPU_BUILD.format(version=torch.__version__),
                   file=sys.stderr)
         return torch.device("cpu")
@@ -62,6 +74,18 @@ def select_device(name: str = "auto") -> torch.device:
         if (device.index or 0) >= count:
             raise AdvtextError(f"device {name!r} does not exist: this machine has cuda:0..cuda:{count - 1}")
     return device
+
+
+def set_numerics(deterministic: bool = False, tf32: bool = False) -> None:
+    """How exactly the device computes: TF32 matrix products and convolutions only when asked (torch leaves
+    them on for cuDNN, which runs the LSTM and the CNN), deterministic algorithms when asked (an operation
+    without one is then an error rather than a silent variation)."""
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs to repeat itself
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def row_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:

@@ -18,6 +18,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from advtext.distributed import world
+
 stderr = Console(stderr=True)
 
 
@@ -44,5 +46,5 @@ def progress_bar(total: int, description: str) -> Iterator[Bar]:
     """A bar with count, rate, elapsed time, ETA and free-form figures, drawn on stderr."""
     columns = [TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(), RateColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[figures]}")]
-    with Progress(*columns, console=stderr) as progress:
+    with Progress(*columns, console=stderr, disable=not world().main) as progress:  # under torchrun: rank 0's
         yield Bar(progress, progress.add_task(description, total=total, figures=""))

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from advtext.checkpoint import read_progress, write_progress
+from advtext.distributed import all_sum, barrier, broadcast_object, gather_objects, world
 from advtext.errors import AdvtextError
 from advtext.progress import progress_bar
 
@@ -52,23 +54,50 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings
                 optimizer: torch.optim.Optimizer, description: str, step: TrainStep | None = None) -> dict[str, float]:
     """One pass over ``batches`` of (inputs, labels); returns the epoch's mean figures (``loss`` first).
 
-    ``step(model, x, y)`` replaces the plain cross-entropy step (adversarial training uses it).
+    ``step(model, x, y)`` replaces the plain cross-entropy step (adversarial training uses it). Under torchrun
+    every rank sees the same batches, steps on its interleaved share of each, and the ranks' gradients are
+    averaged, weighted by rows, before the optimiser's step: the gradient of the whole batch, as one process
+    computes it, in a fraction of the time.
     """
     step = step or cross_entropy_step
+    w = world()
     model.train()
     sums: dict[str, float] = {}
     seen = 0
     with progress_bar(total, description) as bar:
         for x, y in batches:
             optimizer.zero_grad(set_to_none=True)
-            figures = step(model, x, y)
+            share = slice(w.rank, None, w.size)
+            x_share, y_share = (x[share], y[share]) if w.distributed else (x, y)
+            figures = step(model, x_share, y_share) if len(y_share) else {}
+            if w.distributed:
+                average_gradients(model, len(y_share) / len(y))
             nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             for k, v in figures.items():
-                sums[k] = sums.get(k, 0.0) + v * len(y)
-            seen += len(y)
-            bar.advance(len(y), loss=sums["loss"] / seen)
-    return {k: v / max(seen, 1) for k, v in sums.items()}
+                sums[k] = sums.get(k, 0.0) + v * len(y_share)
+            seen += len(y_share)
+            bar.advance(len(y), loss=sums.get("loss", 0.0) / max(seen, 1))
+    names = sorted(sums)
+    totals = all_sum([seen, *(sums[k] for k in names)])  # every rank's rows
+    return {k: v / max(totals[0], 1) for k, v in zip(names, totals[1:])}
+
+
+def average_gradients(model: nn.Module, weight: float) -> None:
+    """Replace each parameter's gradient by the sum over ranks of ``weight`` (this rank's share of the batch's
+    rows) times its own: one all-reduce of every gradient at once. A rank without rows adds zeros."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params]) * weight
+    dist.all_reduce(flat)
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad = g.view_as(p).clone()
+
+
+def share_weights(model: nn.Module) -> None:
+    """Every rank starts from rank 0's weights (no-op in one process)."""
+    if world().distributed:
+        for t in model.state_dict().values():
+            dist.broadcast(t, src=0)
 
 
 def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: int,
@@ -84,6 +113,10 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
     cross-entropy step; ``epoch_start(epoch)`` runs before each epoch that is trained. Returns one
     dict per epoch: the step's mean figures (``train_loss`` and any others), validation accuracy, seconds.
     """
+    w = world()
+    share_weights(model)
+    if w.distributed:  # dropout draws differ between ranks, as they differ between the rows of one process
+        torch.manual_seed(settings.seed + 7919 * w.rank)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     history, best, best_state, stale = [], -1.0, None, 0
     done = 0
@@ -99,7 +132,8 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
         for _ in range(done):  # replay the finished epochs' shuffles so the next one is the same
             for _batch in epoch_batches():
                 pass
-        torch.set_rng_state(saved["torch_rng"])
+        if len(saved["torch_rng"]) == w.size:  # each rank continues its own draws (another world size draws anew)
+            torch.set_rng_state(saved["torch_rng"][w.rank])
         if saved.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
         log(f"resuming after epoch {done} from {progress_file}")
@@ -112,27 +146,31 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
         figures = train_epoch(model, epoch_batches(), total, settings, optimizer,
                               f"epoch {epoch}/{settings.epochs}", step)
         seconds = time.perf_counter() - start
-        val_acc = validate()
+        val_acc = broadcast_object(validate() if w.main else None)  # the ranks agree on early stopping
         loss = figures.pop("loss")
         history.append({"epoch": epoch, "train_loss": round(loss, 5), **{k: round(v, 5) for k, v in figures.items()},
                         "val_accuracy": round(val_acc, 5), "seconds": round(seconds, 2)})
         extra = "".join(f"  {k.replace('_', ' ')} {v:.4f}" for k, v in figures.items())
-        log(f"epoch {epoch}: train loss {loss:.4f}{extra}  validation accuracy {val_acc:.4f}  ({seconds:.1f}s)")
+        if w.main:
+            log(f"epoch {epoch}: train loss {loss:.4f}{extra}  validation accuracy {val_acc:.4f}  ({seconds:.1f}s)")
         if val_acc > best:
             best, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        if progress_file is not None:
+        rng_states = gather_objects(torch.get_rng_state())
+        if progress_file is not None and w.main:
             state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "history": history, "best": best, "best_state": best_state, "stale": stale,
-                     "torch_rng": torch.get_rng_state(),
+                     "torch_rng": rng_states,
                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
             write_progress(progress_file.with_suffix(".tmp"), state)
             progress_file.with_suffix(".tmp").replace(progress_file)
+        barrier("rank 0 saved the epoch")
         if stale >= settings.patience:
-            log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
+            if w.main:
+                log(f"early stop: validation accuracy has not improved for {stale} epoch(s)")
             break
-    if progress_file is not None:
+    if progress_file is not None and w.main:
         progress_file.unlink(missing_ok=True)
     if best_state is not None:  # None only when validation gave no figure at all
         model.load_state_dict(best_state)

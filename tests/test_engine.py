@@ -109,3 +109,16 @@ def test_device_errors_tell_a_cpu_only_torch_from_a_machine_without_gpu(monkeypa
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(AdvtextError, match="no CUDA GPU is visible"):
         engine.select_device("cuda:0")
+
+
+def test_numerics_are_what_the_options_ask():
+    from advtext.engine import set_numerics
+
+    try:
+        set_numerics(deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        set_numerics(tf32=True)
+        assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.allow_tf32
+    finally:
+        set_numerics()

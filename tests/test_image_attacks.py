@@ -268,7 +268,7 @@ def test_attack_settings_carry_the_jsma_options_to_the_attack(trained_mlp, test_
     x, y = test_batch[0][:4], test_batch[1][:4]
     target = (y + 1) % 10
     settings = AttackSettings(method="jsma", gamma=0.05, saturation=0.01, saliency="logits")
-    crafted = craft(trained_mlp, x, y, target, math.nan, settings)
+    crafted = craft(trained_mlp, x, y, target, math.nan, settings, list(range(4)))
     with attack_mode(trained_mlp) as m:
         direct = jsma(m, x, target, gamma=0.05, saturation=0.01, saliency="logits")
         default = jsma(m, x, target, gamma=0.05)

@@ -1,6 +1,7 @@
 """The `advtext image` commands end to end on a model trained for seconds, and their bad-input errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,24 @@ def test_lbfgs_finds_smaller_l2_than_fgsm(run_dir):
     assert (l2["lbfgs"] < l2["fgsm"]).float().mean() >= 0.9
     assert l2["lbfgs"].mean() < l2["fgsm"].mean()
     assert lbfgs.min() >= 0 and lbfgs.max() <= 1
+
+
+def test_torchrun_shards_an_image_attack_without_changing_a_record(run_dir, tmp_path):
+    """PGD's random starts are drawn per image: two ranks (pieces of 500 images: 0 and 2 to rank 0, 1 to rank
+    1) craft what one process crafts."""
+    args = ["image", "attack", str(run_dir), "--method", "pgd", "--eps", "0.1", "--steps", "3", "--limit", "1100",
+            "--device", "cpu"]
+    one = subprocess.run([sys.executable, "-m", "advtext", *args, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "advtext", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-3000:]
+
+    def records(folder):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                for line in (folder / "records.jsonl").read_text().splitlines()]
+
+    assert records(tmp_path / "two") == records(tmp_path / "one")
+    assert len(records(tmp_path / "one")) == 1100

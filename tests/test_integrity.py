@@ -103,7 +103,9 @@ def test_resume_compares_what_determines_the_records(cli, small_clf, rotten, tmp
     code, _, err = cli("attack", moved, "--input", texts, "--n", "5", "--method", "greedy", "--out", out)
     assert code == 0 and "resuming: 2 record(s)" in err, err
     after = out.read_text().splitlines()
-    assert after[:3] == before and len(after) == 6
+    # the two records are kept as they were, first (input order); the header names the run where it now lies
+    assert after[1:3] == before[1:] and len(after) == 6
+    assert json.loads(after[0])["advtext_attack"]["run"] == str(moved.resolve())
     assert len({json.loads(line)["id"] for line in after[1:]}) == 5
     texts.write_text("\n".join(rotten["test"]["text"][6:12]) + "\n")
     one_line_error(*cli("attack", moved, "--input", texts, "--n", "5", "--method", "greedy", "--out", out)[::2],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from advtext.distributed import gather_objects, world
 from advtext.engine import attack_mode, evaluate
 from advtext.errors import AdvtextError
 from advtext.goals import FAILED, SKIPPED, SUCCEEDED
@@ -49,10 +50,16 @@ class AttackSettings:
 
 
 def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, eps: float,
-          s: AttackSettings) -> torch.Tensor:
-    """Adversarials of ``x`` by ``s.method``; ``target`` (per row) makes the attack targeted."""
+          s: AttackSettings, keys: list[int]) -> torch.Tensor:
+    """Adversarials of ``x`` by ``s.method``; ``target`` (per row) makes the attack targeted; ``keys`` (the
+    images' indices) seed PGD's random starts row by row."""
     from advtext.image.cw import carlini_wagner_l2
-    from advtext.image.fgsm import basic_iterative_method, fast_gradient_method, projected_gradient_descent
+    from advtext.image.fgsm import (
+        basic_iterative_method,
+        fast_gradient_method,
+        projected_gradient_descent,
+        row_random_starts,
+    )
     from advtext.image.jsma import jsma
     from advtext.image.lbfgs import lbfgs_attack, second_best_class
 
@@ -66,8 +73,8 @@ def craft(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, target: torc
             return basic_iterative_method(m, x, eps, step, s.steps, s.norm, labels, targeted, chunk_size=s.chunk_size)
         if s.method == "pgd":
             return projected_gradient_descent(m, x, eps, step, s.steps, s.norm, labels, targeted,
-                                              generator=torch.Generator().manual_seed(s.seed),
-                                              chunk_size=s.chunk_size)
+                                              chunk_size=s.chunk_size,
+                                              start=row_random_starts(x, eps, s.norm, keys, s.seed))
         if s.method == "jsma":
             if not targeted:
                 raise AdvtextError("JSMA is a targeted attack: pass --goal targeted:T or --all-targets")
@@ -93,15 +100,22 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
         check_eps(s.epsilons, norm=s.norm)
     epsilons = s.epsilons if s.method in ("fgsm", "bim", "pgd") else (math.nan,)
     records, summaries, examples = [], [], {}
-    with progress_bar(len(x) * len(epsilons), f"{s.method}") as bar:
+    w = world()  # under torchrun rank r crafts the pieces r, r + N, ...; every rank then holds them all
+    size = PROGRESS_STEP if x.device.type == "cpu" else max(-(-len(x) // w.size), 1)  # a GPU takes all at once
+    pieces = [range(first, min(first + size, len(x))) for first in range(0, len(x), size)][w.rank :: w.size]
+    keys = index.tolist()
+    with progress_bar(sum(map(len, pieces)) * len(epsilons), f"{s.method}") as bar:
         for eps in epsilons:
             start = time.perf_counter()
-            pieces = []
-            for first in range(0, len(x), PROGRESS_STEP):
-                part = slice(first, first + PROGRESS_STEP)
-                pieces.append(craft(model, x[part], y[part], None if target is None else target[part], eps, s))
-                bar.advance(len(pieces[-1]))
-            adv = torch.cat(pieces)
+            crafted = []
+            for piece in pieces:
+                part = slice(piece.start, piece.stop)
+                adv = craft(model, x[part], y[part], None if target is None else target[part], eps, s, keys[part])
+                crafted.append((piece.start, adv.cpu() if w.distributed else adv))
+                bar.advance(len(piece))
+            adv = x.clone()
+            for first, rows in (sum(gather_objects(crafted), []) if w.distributed else crafted):
+                adv[first : first + len(rows)] = rows.to(x.device)
             seconds = time.perf_counter() - start
             rows, summary, examples = _account(model, x, y, index, target, s, eps, adv, seconds)
             records += rows

@@ -50,6 +50,7 @@ def train_image_run(architecture, hidden_size, train_size, val_size, epochs, bat
     """Train an MNIST model on the shared loop (``step`` replaces plain cross-entropy), report on the test
     split, and save the run (``info`` goes into its config); returns the classifier."""
     from advtext.checkpoint import PROGRESS, check_run_dir
+    from advtext.distributed import barrier, world
     from advtext.engine import select_device
     from advtext.image.classifier import ImageClassifier
     from advtext.image.mnist import load_mnist
@@ -76,11 +77,13 @@ def train_image_run(architecture, hidden_size, train_size, val_size, epochs, bat
                 **info}
     history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True), step=step,
                          progress_file=run_dir / PROGRESS, identity=identity)
-    report = classification_report(clf, *load_mnist("test"))
-    clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
-             created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
-    print_classification_report(report, f"{architecture} on MNIST test split")
-    click.echo(f"saved {run_dir}")
+    if world().main:  # under torchrun rank 0 alone writes the run, and the others wait for it
+        report = classification_report(clf, *load_mnist("test"))
+        clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
+                 created=time.strftime("%Y-%m-%dT%H:%M:%S"), **info)
+        print_classification_report(report, f"{architecture} on MNIST test split")
+        click.echo(f"saved {run_dir}")
+    barrier("rank 0 saved the run")
     return clf
 
 
@@ -243,6 +246,7 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
     import math
 
     from advtext.cli import given
+    from advtext.distributed import world
     from advtext.goals import parse_goal
     from advtext.image.attack import AttackSettings, run_attack
     from advtext.image.classifier import ImageClassifier
@@ -285,6 +289,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
                f"device {dev}", err=True)
     records, summaries, examples = run_attack(clf.model, x.to(dev), y.to(dev), index,
                                               None if target is None else target.to(dev), settings)
+    if not world().main:  # under torchrun rank 0 writes what every rank crafted
+        return
     out = out or Path(run) / f"attack-{method}"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "records.jsonl", "w", encoding="utf-8") as f:

@@ -78,6 +78,14 @@ def random_start(x: torch.Tensor, eps: float, norm: float, generator: torch.Gene
     return (direction * radius).view_as(x).to(x.device)
 
 
+def row_random_starts(x: torch.Tensor, eps: float, norm: float, keys: list[int], seed: int) -> torch.Tensor:
+    """``random_start`` drawn for each row from its own generator, seeded by (``seed``, the row's key): a row's
+    start depends on its image alone, not on which others share its batch or its rank under torchrun."""
+    return torch.cat([random_start(x[i : i + 1], eps, norm, torch.Generator().manual_seed((seed * 1_000_003 + k)
+                                                                                             % (2**63)))
+                      for i, k in enumerate(keys)]) if keys else torch.zeros_like(x)
+
+
 def fast_gradient_method(model_fn: ModelFn, x: torch.Tensor, eps: float | torch.Tensor, norm: float = math.inf,
                          y: torch.Tensor | None = None, targeted: bool = False, clip_min: float = 0.0,
                          clip_max: float = 1.0, chunk_size: int | None = None) -> torch.Tensor:
@@ -98,9 +106,10 @@ def projected_gradient_descent(model_fn: ModelFn, x: torch.Tensor, eps: float, e
                                norm: float = math.inf, y: torch.Tensor | None = None, targeted: bool = False,
                                rand_init: bool = True, clip_min: float = 0.0, clip_max: float = 1.0,
                                generator: torch.Generator | None = None,
-                               chunk_size: int | None = None) -> torch.Tensor:
-    """PGD (Madry 2018): optional uniform random start in the ball, ``nb_iter`` steps of ``eps_iter``,
-    each projected back onto the eps-ball and the [clip_min, clip_max] box.
+                               chunk_size: int | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+    """PGD (Madry 2018): optional uniform random start in the ball (drawn from ``generator``, or ``start`` as
+    given), ``nb_iter`` steps of ``eps_iter``, each projected back onto the eps-ball and the [clip_min,
+    clip_max] box.
     """
     _check_norm(norm)
     check_eps(eps, norm=norm)
@@ -109,7 +118,8 @@ def projected_gradient_descent(model_fn: ModelFn, x: torch.Tensor, eps: float, e
         raise AdvtextError(f"nb_iter must be at least 1, got {nb_iter}")
     if y is None:
         y = evaluate(model_fn, x, chunk_size=chunk_size).argmax(-1)
-    delta = random_start(x, eps, norm, generator) if rand_init else torch.zeros_like(x)
+    delta = (start.to(x.device) if start is not None else random_start(x, eps, norm, generator) if rand_init
+             else torch.zeros_like(x))
     x_adv = (x + delta).clamp(clip_min, clip_max)
     for _ in range(nb_iter):
         grad = loss_gradient(model_fn, x_adv, y, targeted, chunk_size)

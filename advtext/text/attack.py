@@ -135,6 +135,19 @@ def changeable_positions(model: torch.nn.Module, dictionary: Dictionary, ids: to
     return open_positions
 
 
+# how a row of a batch ends, as the attack loop records it on the device, and the status and reason it means
+RUNNING, GOAL_NOT_APPLICABLE, HELD_BEFORE, REACHED, NO_BUDGET, BUDGET_SPENT, NOTHING_LEFT = range(7)
+ENDINGS = {
+    RUNNING: (FAILED, "the attack stopped before the goal"),
+    GOAL_NOT_APPLICABLE: (SKIPPED, ""),  # the goal's own skip reason
+    HELD_BEFORE: (SKIPPED, "the goal already holds before the attack"),
+    REACHED: (SUCCEEDED, ""),
+    NO_BUDGET: (FAILED, "no word may change: --max-change allows none in a text this short"),
+    BUDGET_SPENT: (FAILED, "word budget spent"),
+    NOTHING_LEFT: (FAILED, "no word left that may be changed"),
+}
+
+
 class SequenceAttack:
     """One configured attack: model, goal, dictionary and settings; ``run`` attacks a batch."""
 
@@ -285,7 +298,7 @@ class SequenceAttack:
         checked = probs[rows, choice]
         # a row with no candidate at all closes every position it scored, so it cannot stall
         tried = torch.where(valid.any(1, keepdim=True), pos[rows, choice][:, None], top_pos)
-        return tried, best, valid.sum(1).cpu(), checked
+        return tried, best, valid.sum(1), checked
 
     @torch.no_grad()
     def run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None = None
@@ -300,43 +313,38 @@ class SequenceAttack:
         open_positions = self.changeable(ids)
         budget = word_budget(lengths, self.settings.max_change, self.settings.min_words)
         priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
-        forwards = torch.zeros(n, dtype=torch.long)
-        backwards = torch.zeros(n, dtype=torch.long)
-        status, reason = [""] * n, [""] * n
-        probs_before = torch.zeros(n, self.model.cfg.num_classes)
+        dev = self.device
+        # the bookkeeping stays on the device, read back once per batch: a row's fate is a code (ENDINGS)
+        forwards = torch.zeros(n, dtype=torch.long, device=dev)
+        backwards = torch.zeros(n, dtype=torch.long, device=dev)
+        ending = torch.full((n,), RUNNING, dtype=torch.long, device=dev)
+        probs_before = torch.zeros(n, self.model.cfg.num_classes, device=dev)
         probs_after = torch.zeros_like(probs_before)
         applies = self.goal.applies(y)
         if not applies.all():  # these rows are only classified: one forward pass
-            probs = torch.softmax(evaluate(self.model, ids[~applies]).float(), -1).cpu()
-            probs_before[~applies.cpu()] = probs
-            probs_after[~applies.cpu()] = probs
-            forwards[~applies.cpu()] = 1
-        for r in (~applies).nonzero().flatten().tolist():
-            status[r], reason[r] = SKIPPED, self.goal.skip_reason
-        active = torch.arange(n, device=self.device)[applies]
+            probs = torch.softmax(evaluate(self.model, ids[~applies]).float(), -1)
+            probs_before[~applies] = probs
+            probs_after[~applies] = probs
+            forwards[~applies] = 1
+            ending[~applies] = GOAL_NOT_APPLICABLE
+        active = torch.arange(n, device=dev)[applies]
         first = True
         with attack_mode(self.model):
             while len(active):
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
                 log_probs, grad, hidden, keep = self._log_probs_and_grad(ids[active], y[active], ~(spent | stuck))
-                act = active.cpu()
-                forwards[act] += 1
-                backwards[act[keep.cpu()]] += 1
+                forwards[active] += 1
+                backwards[active[keep]] += 1
                 probs = log_probs.exp()
-                probs_after[act] = probs.cpu()
+                probs_after[active] = probs
                 if first:
-                    probs_before[act] = probs.cpu()
+                    probs_before[active] = probs
                 done = self.goal.done(probs, y[active])
-                for r, d, b, s in zip(act.tolist(), done.tolist(), spent.tolist(), stuck.tolist()):
-                    if d:
-                        status[r] = SKIPPED if first else SUCCEEDED
-                        reason[r] = "the goal already holds before the attack" if first else ""
-                    elif b or s:
-                        status[r] = FAILED
-                        reason[r] = (("no word may change: --max-change allows none in a text this short"
-                                      if budget[r] == 0 else "word budget spent") if b
-                                     else "no word left that may be changed")
+                ending[active] = torch.where(
+                    done, HELD_BEFORE if first else REACHED,
+                    torch.where(spent, torch.where(budget[active] == 0, NO_BUDGET, BUDGET_SPENT),
+                                torch.where(stuck, NOTHING_LEFT, RUNNING)))
                 first = False
                 active, grad = active[keep], grad[keep]
                 hidden = None if hidden is None else hidden[keep]
@@ -351,17 +359,29 @@ class SequenceAttack:
                 else:
                     tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active], hidden,
                                                                    accept_active)
-                forwards[active.cpu()] += extra
+                forwards[active] += extra
                 ok = sub >= 0
                 ids[active[ok], tried[ok, 0]] = sub[ok]
                 open_positions[active[:, None], tried] = False  # each position is tried once, replaced or not
                 if checked is not None:  # the verifying forward pass already shows which rows reached the goal
                     reached = ok & self.goal.done(checked, y[active])
-                    for r in active[reached].tolist():
-                        status[r] = SUCCEEDED
-                    probs_after[active[reached].cpu()] = checked[reached].cpu()
+                    ending[active[reached]] = REACHED
+                    probs_after[active[reached]] = checked[reached]
                     active = active[~reached]
-        return [Outcome(status[r], ids[r, : len(rows[r])].tolist(),
-                        (ids[r, : len(rows[r])] != original[r, : len(rows[r])]).nonzero().flatten().tolist(),
-                        probs_before[r].tolist(), probs_after[r].tolist(), int(forwards[r]), int(backwards[r]),
-                        reason[r]) for r in range(n)]
+        return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
+
+    def _outcomes(self, rows: list[list[int]], original: torch.Tensor, ids: torch.Tensor, ending: torch.Tensor,
+                  probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: torch.Tensor,
+                  backwards: torch.Tensor) -> list[Outcome]:
+        """The batch's outcomes, read back from the device in one go."""
+        changed = (ids != original).cpu()
+        ids, ending = ids.cpu().tolist(), ending.cpu().tolist()
+        before, after = probs_before.cpu().tolist(), probs_after.cpu().tolist()
+        forwards, backwards = forwards.cpu().tolist(), backwards.cpu().tolist()
+        outcomes = []
+        for r, row in enumerate(rows):
+            status, reason = ENDINGS[ending[r]]
+            outcomes.append(Outcome(status, ids[r][: len(row)], changed[r, : len(row)].nonzero().flatten().tolist(),
+                                    before[r], after[r], forwards[r], backwards[r],
+                                    self.goal.skip_reason if ending[r] == GOAL_NOT_APPLICABLE else reason))
+        return outcomes

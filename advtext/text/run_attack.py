@@ -15,11 +15,13 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from advtext import strict_json
+from advtext.distributed import barrier, world
 from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.progress import progress_bar
@@ -140,29 +142,105 @@ def rewrite(text: str, changes: list[dict], show: Callable[[str], str] = str) ->
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
                  goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
                  batch_size: int = 128, corpus_words: frozenset[str] | None = None) -> list[dict]:
-    """Attack every text not yet in ``out``, append its record, and return the records of ``keys``;
-    ``corpus_words``: the words of the corpus, for the records' count of substitutes outside it."""
+    """Attack every text not yet in ``out``, record it, and return the records of ``keys`` in their order;
+    ``corpus_words``: the words of the corpus, for the records' count of substitutes outside it.
+
+    Under torchrun each rank attacks its interleaved shard into its own part file (``OUT.parts/``), skipping
+    texts that ``out`` or any part already holds, and rank 0 merges the parts into ``out``. One process takes
+    in the parts a stopped torchrun left, and attacks into ``out`` itself. Either way ``out`` ends in input
+    order, so that the shard layout changes nothing in it but the seconds."""
     clf.cover(texts)  # a word-piece model takes in the words first (the dictionary was built for them too)
     check_labels_fit(clf.num_classes, labels, "the texts to attack")
-    limit = clf.max_len or 10**9
+    w = world()
+    plan = batch_plan(texts, clf.max_len, batch_size)
+    attack_file = partial(_attack_file, clf=clf, texts=texts, labels=labels, keys=keys, goal=goal,
+                          dictionary=dictionary, settings=settings, config=config, corpus_words=corpus_words)
+    if not w.distributed:
+        merge_parts(out, config, keys)  # a stopped torchrun's parts, if any
+        attack_file(out, plan)
+        merge_parts(out, config, keys)
+    else:
+        done = {r["id"] for path in [out, *part_files(out)] for r in _records_of(path, config)}
+        mine = [[i for i in batch if keys[i] not in done] for batch in plan[w.rank :: w.size]]
+        attack_file(part_path(out, w.rank), [batch for batch in mine if batch])
+        barrier("rank 0 merged the part files")
+        if w.main:
+            merge_parts(out, config, keys)
+        barrier("rank 0 merged the part files")
+    by_id = {r["id"]: r for r in read_attack_file(out)[1]}
+    return [by_id[k] for k in keys]
+
+
+def batch_plan(texts: Sequence[str], max_len: int | None, batch_size: int) -> list[list[int]]:
+    """The batches (indices of ``texts``) an attack runs: similar lengths together, so that little of a batch is
+    padding. The plan depends on the texts alone: under torchrun rank r runs batches r, r + N, ..., each made
+    of the rows one process would give it, so that no figure changes in its last bits."""
+    limit = max_len or 10**9
+    order = sorted(range(len(texts)), key=lambda i: min(len(words(texts[i])), limit))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _attack_file(path: Path, batches: list[list[int]], *, clf: TextClassifier, texts: Sequence[str],
+                 labels: Sequence[int], keys: Sequence[int], goal: Goal, dictionary: Dictionary,
+                 settings: AttackSettings, config: dict, corpus_words: frozenset[str] | None) -> None:
+    """Attack the texts of ``batches`` that ``path`` does not hold yet, appending their records to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        _lock(f, path)
+        previous, records = read_attack_file(path)
+        _check_same_configuration(path, previous, config)
+        _drop_partial_last_line(path)
+        done = {r["id"] for r in records}
+        todo = [b for b in ([i for i in batch if keys[i] not in done] for batch in batches) if b]
+        if previous is None:
+            f.write(strict_json.dumps({HEADER: config}) + "\n")
+        elif records and world().main:
+            print(f"resuming: {len(records)} record(s) already in {path}, {sum(map(len, todo))} to go",
+                  file=sys.stderr)
+        _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, corpus_words)
+
+
+def part_path(out: Path, rank: int) -> Path:
+    """The part file of ``rank`` for the output ``out``."""
+    return out.with_name(out.name + ".parts") / f"rank-{rank}.jsonl"
+
+
+def part_files(out: Path) -> list[Path]:
+    """The part files that sharded runs left for ``out``, in rank order."""
+    folder = out.with_name(out.name + ".parts")
+    found = folder.glob("rank-*.jsonl") if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.stem.removeprefix("rank-")) if p.stem[5:].isdigit() else -1)
+
+
+def _records_of(path: Path, config: dict) -> list[dict]:
+    """The records of an attack file, refused when another configuration wrote it."""
+    previous, records = read_attack_file(path)
+    _check_same_configuration(path, previous, config)
+    return records
+
+
+def merge_parts(out: Path, config: dict, keys: Sequence[int]) -> None:
+    """Fold the part files into ``out``, every record once, those of ``keys`` first in their order (then any that
+    a larger earlier run left, as they were), and remove the parts. Merging again changes nothing."""
+    parts = part_files(out)
+    if not parts and not out.exists():
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a", encoding="utf-8") as f:
         _lock(f, out)
-        previous, records = read_attack_file(out)
-        _check_same_configuration(out, previous, config)
-        _drop_partial_last_line(out)
-        done = {r["id"] for r in records}
-        # similar lengths share a batch, so that little of it is padding
-        todo = sorted((i for i, k in enumerate(keys) if k not in done),
-                      key=lambda i: min(len(words(texts[i])), limit))
-        if previous is None:
-            f.write(strict_json.dumps({HEADER: config}) + "\n")
-        elif records:
-            print(f"resuming: {len(records)} record(s) already in {out}, {len(todo)} to go", file=sys.stderr)
-        _attack_into(f, clf, goal, dictionary, settings, texts, labels, keys, todo, records, batch_size,
-                     corpus_words)
-    asked = set(keys)  # a file begun with a larger --n holds more records than this call asked for
-    return [r for r in records if r["id"] in asked]
+        by_id: dict = {}
+        for path in [out, *parts]:
+            for r in _records_of(path, config):
+                by_id.setdefault(r["id"], r)
+        first = [by_id.pop(k) for k in keys if k in by_id]
+        body = "".join(strict_json.dumps(r, ensure_ascii=False) + "\n" for r in [*first, *by_id.values()])
+        scratch = out.with_name(out.name + ".merging")
+        scratch.write_text(strict_json.dumps({HEADER: config}) + "\n" + body, encoding="utf-8")
+        scratch.replace(out)
+    for path in parts:
+        path.unlink()
+    if parts:
+        parts[0].parent.rmdir()
 
 
 def check_out_file(out: Path, config: dict) -> None:
@@ -215,14 +293,13 @@ def _check_same_configuration(out: Path, previous: dict | None, config: dict) ->
 
 
 def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, settings: AttackSettings,
-                 texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], todo: list[int],
-                 records: list[dict], batch_size: int, corpus_words: frozenset[str] | None) -> None:
-    """Attack the texts ``todo`` (indices) batch by batch, appending each record to ``f`` and ``records``."""
+                 texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], batches: list[list[int]],
+                 records: list[dict], corpus_words: frozenset[str] | None) -> None:
+    """Attack the ``batches`` (indices) one by one, appending each record to ``f`` and ``records``."""
     attack = (QueryAttack if settings.query_only else SequenceAttack)(clf.model, goal, dictionary, settings)
-    with progress_bar(len(todo), f"attack ({settings.method}"
-                                       f"{', query-only' if settings.query_only else ''})") as bar:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
+    with progress_bar(sum(map(len, batches)), f"attack ({settings.method}"
+                                              f"{', query-only' if settings.query_only else ''})") as bar:
+        for batch in batches:
             new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
                                 [keys[i] for i in batch], corpus_words)
             for record in new:

@@ -1,0 +1,143 @@
+"""Past one process: torch.distributed under torchrun, one node or many.
+
+``torchrun --nproc-per-node N -m advtext attack ...`` starts N copies of the command; each reads its rank
+and the world size from the environment that torchrun sets and joins one process group (gloo on the CPU,
+nccl on CUDA). An attack gives rank r the inputs r, r + N, r + 2N, ... of its input order and each rank
+writes its own part file; rank 0 merges them (``advtext.shards``). Training averages the gradients of the
+ranks' shares of every batch (``advtext.training``). Without torchrun the world is one process and nothing
+here does anything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from advtext.errors import AdvtextError
+
+_device = torch.device("cpu")  # where the collectives' tensors live (nccl reduces only CUDA tensors)
+TIMEOUT = timedelta(minutes=int(os.environ.get("ADVTEXT_DIST_TIMEOUT_MIN", "60")))
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes torchrun started."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, n: int) -> range:
+        """The indices of ``n`` inputs this rank takes: interleaved, so that long and short inputs spread evenly
+        and every input falls to exactly one rank."""
+        return range(self.rank, n, self.size)
+
+
+_alone = False  # inside ``alone()``: this rank works as one process
+
+
+def world() -> World:
+    """The world as torchrun's environment describes it (one process without torchrun, or inside ``alone()``)."""
+    env = os.environ
+    if _alone:
+        return World()
+    try:
+        return World(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+    except ValueError:
+        raise AdvtextError("RANK, WORLD_SIZE or LOCAL_RANK is not a number: start advtext with torchrun, or unset "
+                           "them") from None
+
+
+def join(device: torch.device) -> World:
+    """Join the process group of this world once (gloo on the CPU, nccl on CUDA); the world."""
+    global _device
+    w = world()
+    if w.distributed and not dist.is_initialized():
+        _device = device
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=TIMEOUT,
+                                **({"device_id": device} if device.type == "cuda" else {}))
+        signal.signal(signal.SIGTERM, _stopped_by_peer)
+    return w
+
+
+def _stopped_by_peer(signum, frame) -> None:
+    """torchrun stops every rank when one fails: say so, in one line, instead of dying silently."""
+    print(f"error: rank {world().rank} stopped: another rank of this torchrun failed (its message is above); the "
+          "records written so far are kept: rerun the same command to resume", file=sys.stderr, flush=True)
+    os._exit(143)
+
+
+def barrier(what: str) -> None:
+    """Wait for every rank (nothing to wait for in one process); a rank that died makes it one line of error."""
+    if not _grouped():
+        return
+    try:
+        dist.barrier()
+    except (RuntimeError, dist.DistBackendError) as e:
+        raise AdvtextError(f"rank {world().rank}: another rank stopped before {what} ({str(e).splitlines()[0]}): "
+                           "the records written so far are kept: rerun the same command to resume") from None
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """The element-wise sum of ``values`` over every rank (``values`` itself in one process)."""
+    if not _grouped():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=_device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_object(value):
+    """Rank 0's ``value`` on every rank (as is in one process)."""
+    if not _grouped():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(value) -> list:
+    """Every rank's ``value``, in rank order (``[value]`` in one process)."""
+    if not _grouped():
+        return [value]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Work done by one rank while the others wait (rank 0 training an attack's substitute): no collectives."""
+    global _alone
+    _alone, before = True, _alone
+    try:
+        yield
+    finally:
+        _alone = before
+
+
+def _grouped() -> bool:
+    return world().distributed and dist.is_initialized()
+
+
+def leave() -> None:
+    """Leave the process group at the end of a command (no-op in one process)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,189 @@
+"""Past one process: torchrun shards an attack without changing a record, and averages training gradients
+exactly. The torchrun tests run real ranks (gloo, CPU, one thread each) on the small LSTM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import torch
+
+from advtext.distributed import World
+from advtext.errors import AdvtextError
+from advtext.text.run_attack import HEADER, batch_plan, merge_parts, part_files, part_path, read_attack_file
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def torchrun(ranks: int, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*TORCHRUN, "--nproc-per-node", str(ranks), "-m", "advtext", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+
+
+def one_process(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "advtext", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=ENV, timeout=300)
+
+
+def without_seconds(path: Path) -> list[str]:
+    """The file's lines, records without their timing: what must not depend on the shard layout."""
+    lines = []
+    for line in path.read_text().splitlines():
+        obj = json.loads(line)
+        obj.pop("seconds", None)
+        lines.append(json.dumps(obj))
+    return lines
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 17])
+@pytest.mark.parametrize("size", [1, 2, 3, 8])
+def test_shards_cover_every_input_once(n, size):
+    taken = [i for rank in range(size) for i in World(rank, size).shard(n)]
+    assert sorted(taken) == list(range(n))
+
+
+def _record(key: int) -> dict:
+    return {"id": key, "status": "failed", "label": 0, "length": 3, "words_changed": 0, "changes": [],
+            "original": f"text {key}", "seconds": 0.1}
+
+
+def _write(path: Path, config: dict, keys: list[int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in [{HEADER: config}, *map(_record, keys)]))
+
+
+def test_merge_is_in_input_order_and_idempotent(tmp_path):
+    out, config = tmp_path / "a.jsonl", {"method": "papernot", "seed": 0}
+    keys = [7, 3, 9, 1, 4]
+    _write(out, config, [9])  # a one-process run stopped early, and two ranks' parts of another layout
+    _write(part_path(out, 0), config, [4, 7])
+    _write(part_path(out, 2), config, [1, 3, 9])
+    merge_parts(out, config, keys)
+    assert [r["id"] for r in read_attack_file(out)[1]] == keys
+    assert not part_files(out) and not out.with_name("a.jsonl.parts").exists()
+    before = out.read_bytes()
+    merge_parts(out, config, keys)
+    assert out.read_bytes() == before
+
+
+def test_a_part_of_another_configuration_is_refused(tmp_path):
+    out = tmp_path / "a.jsonl"
+    _write(part_path(out, 1), {"method": "greedy", "seed": 0}, [1])
+    with pytest.raises(AdvtextError, match=r"rank-1.jsonl was written by a different configuration \(method\)"):
+        merge_parts(out, {"method": "papernot", "seed": 0}, [1])
+
+
+def test_every_option_passes_torchrun_parser():
+    """torchrun refuses an abbreviation of its own options among the script's arguments (``--n`` could be
+    ``--nnodes``): no option of any advtext command may be one."""
+    from torch.distributed.run import get_args_parser
+
+    from advtext.cli import cli
+
+    def options(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(click.Context(cmd)):
+                yield from options(cmd.get_command(click.Context(cmd), name), [*path, name])
+        else:
+            for param in cmd.params:
+                for opt in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]:
+                    yield path, opt
+
+    parser = get_args_parser()
+    refused = []
+    for path, opt in options(cli, []):
+        if opt == "--n":  # the short name kept for one-process use; --limit is the one to give torchrun
+            continue
+        try:
+            parser.parse_args(["--nproc-per-node", "2", "-m", "advtext", *path, opt, "1"])
+        except SystemExit:
+            refused.append(f"{' '.join(path)} {opt}")
+    assert not refused
+
+
+ATTACK = ["--corpus", "rotten-tomatoes", "--method", "papernot", "--max-change", "0.3", "--no-similarity",
+          "--device", "cpu"]
+
+
+def test_torchrun_records_equal_one_process_and_resume(small_clf, tmp_path):
+    run, clf = small_clf
+    single, sharded = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    args = ["attack", run, *ATTACK, "--limit", "30", "--batch-size", "8"]
+    done = one_process("--deterministic", *args, "--out", single)
+    assert done.returncode == 0, done.stderr
+    done = torchrun(2, *args, "--out", sharded)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert without_seconds(sharded) == without_seconds(single)
+    assert not part_files(sharded)
+    assert done.stdout.count("records:") == 1  # rank 0 speaks for all
+    # a two-rank run killed after batch 0 on rank 0 and batch 1 on rank 1 (of 4 batches of 8 texts) left its
+    # parts: three ranks, then one process, continue from them
+    lines = single.read_text().splitlines()
+    plan = batch_plan([json.loads(line)["original"] for line in lines[1:]], clf.max_len, 8)
+    assert len(plan) == 4
+    for ranks in (3, None):
+        resumed = tmp_path / f"resumed-{ranks}.jsonl"
+        for rank, batch in ((0, plan[0]), (1, plan[1])):
+            part_path(resumed, rank).parent.mkdir(exist_ok=True)
+            part_path(resumed, rank).write_text("\n".join([lines[0], *(lines[1 + i] for i in batch)]) + "\n")
+        done = torchrun(ranks, *args, "--out", resumed) if ranks else one_process(*args, "--out", resumed)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert without_seconds(resumed) == without_seconds(single)
+        assert "resuming" in done.stderr or ranks
+
+
+def test_torchrun_with_more_ranks_than_texts_and_a_foreign_part(small_clf, tmp_path):
+    run, _ = small_clf
+    out = tmp_path / "a.jsonl"
+    done = torchrun(3, "attack", run, *ATTACK, "--limit", "2", "--out", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(read_attack_file(out)[1]) == 2
+    other = tmp_path / "b.jsonl"
+    header = read_attack_file(out)[0]
+    _write(part_path(other, 1), {**header, "method": "greedy"}, [1])
+    done = torchrun(2, "attack", run, *ATTACK, "--limit", "4", "--out", other)
+    assert done.returncode != 0
+    said = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    assert len(said) == 2 and all("rank-1.jsonl was written by a different configuration" in x for x in said)
+    # torchrun prints its own traceback of the failed launch; none comes from advtext's code
+    assert not [line for line in done.stderr.splitlines() if line.strip().startswith("File") and "advtext" in line
+                and "site-packages/torch" not in line]
+
+
+GRADIENT_PROBE = """
+import sys, torch
+from advtext.distributed import join, world
+from advtext.training import TrainSettings, train_epoch
+join(torch.device("cpu"))
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+x, y = torch.randn(7, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+train_epoch(model, [(x, y)], 7, TrainSettings(grad_clip=1e9), torch.optim.SGD(model.parameters(), lr=0.0), "step")
+if world().main:
+    torch.save([p.grad for p in model.parameters()], sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_data_parallel_step_has_the_whole_batch_gradient(tmp_path, ranks):
+    """Each rank steps on its share of a batch of 7 (4 + 3, or 3 + 2 + 2 rows): the averaged gradient is the
+    one a single process computes on the whole batch."""
+    probe, grads = tmp_path / "probe.py", tmp_path / "grads.pt"
+    probe.write_text(GRADIENT_PROBE)
+    launch = [*TORCHRUN, "--nproc-per-node", str(ranks)] if ranks > 1 else [sys.executable]
+    done = subprocess.run([*launch, str(probe), str(grads)], capture_output=True, text=True, cwd=ROOT, env=ENV,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    x, y = torch.randn(7, 6, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    for ours, whole in zip(torch.load(grads), model.parameters()):
+        torch.testing.assert_close(ours, whole.grad, rtol=1e-5, atol=1e-7)
