@@ -2,9 +2,9 @@
 
 ``torchrun --nproc-per-node N -m advtext attack ...`` starts N copies of the command; each reads its rank
 and the world size from the environment that torchrun sets and joins one process group (gloo on the CPU,
-nccl on CUDA). An attack gives rank r the inputs r, r + N, r + 2N, ... of its input order and each rank
-writes its own part file; rank 0 merges them (``advtext.shards``). Training averages the gradients of the
-ranks' shares of every batch (``advtext.training``). Without torchrun the world is one process and nothing
+nccl on CUDA). An attack gives rank r the batches r, r + N, r + 2N, ... of its plan and each rank writes
+its own part file, which rank 0 merges (``advtext.text.run_attack``; images: ``advtext.image.attack``).
+Training averages the gradients of the ranks' shares of every batch (``advtext.training``). Without torchrun the world is one process and nothing
 here does anything.
 """
 
@@ -44,8 +44,8 @@ class World:
         return self.rank == 0
 
     def shard(self, n: int) -> range:
-        """The indices of ``n`` inputs this rank takes: interleaved, so that long and short inputs spread evenly
-        and every input falls to exactly one rank."""
+        """The indices of ``n`` units of work (an attack's batches) this rank takes: interleaved, so that long
+        and short ones spread evenly and every one falls to exactly one rank."""
         return range(self.rank, n, self.size)
 
 

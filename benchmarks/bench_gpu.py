@@ -63,6 +63,22 @@ def papernot_row(name: str, n: int, batch_size: int, device: str) -> str:
             f"{s['words_changed']['mean']:.2f} | {seconds:.2f} | {len(records) / seconds:,.0f} |")
 
 
+def nccl_check(n: int) -> str:
+    """The same attack as one process and as one torchrun rank (nccl): whether the records agree."""
+    outs = [WORK / "nccl-one.jsonl", WORK / "nccl-torchrun.jsonl"]
+    args = ["attack", str(IMDB_RUN), "--corpus", "imdb", "--split", "test", "--max-words", "100", "--limit", str(n),
+            "--method", "papernot", "--no-similarity", "--device", "cuda"]
+    for out, launcher in zip(outs, ([], ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"])):
+        out.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, *launcher, "-m", "advtext", *args, "--out", str(out)],
+                              capture_output=True, text=True, cwd=ROOT)
+        if done.returncode:
+            raise SystemExit(f"advtext attack failed:\n{done.stderr[-3000:]}")
+    one, ranked = ([{k: v for k, v in r.items() if k != "seconds"} for r in read_attack_file(o)[1]] for o in outs)
+    return (f"torchrun with one rank (nccl) against one process, papernot on {n} reviews: records "
+            f"{'equal' if one == ranked else 'DIFFERENT'} apart from their seconds.")
+
+
 def jsma_rows(samples: int) -> list[str]:
     cnn = ImageClassifier.load(CNN_RUN, "cuda")
     x, y = load_mnist("test")
@@ -123,6 +139,8 @@ def main() -> None:
              papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda"),
              papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu")]
     print("\n".join(lines[-4:]), flush=True)
+    lines += ["", nccl_check(300)]
+    print(lines[-1], flush=True)
     lines += ["", "| attack (MNIST CNN, source-target grid) | attacks | success | seconds | attacks/s |",
               "|---|---|---|---|---|", *jsma_rows(args.jsma_samples)]
     print("\n".join(lines[-2:]), flush=True)

@@ -102,7 +102,8 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
     records, summaries, examples = [], [], {}
     w = world()  # under torchrun rank r crafts the pieces r, r + N, ...; every rank then holds them all
     size = PROGRESS_STEP if x.device.type == "cpu" else max(-(-len(x) // w.size), 1)  # a GPU takes all at once
-    pieces = [range(first, min(first + size, len(x))) for first in range(0, len(x), size)][w.rank :: w.size]
+    plan = [range(first, min(first + size, len(x))) for first in range(0, len(x), size)]
+    pieces = [plan[p] for p in w.shard(len(plan))]
     keys = index.tolist()
     with progress_bar(sum(map(len, pieces)) * len(epsilons), f"{s.method}") as bar:
         for eps in epsilons:

@@ -161,7 +161,7 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
         merge_parts(out, config, keys)
     else:
         done = {r["id"] for path in [out, *part_files(out)] for r in _records_of(path, config)}
-        mine = [[i for i in batch if keys[i] not in done] for batch in plan[w.rank :: w.size]]
+        mine = [[i for i in plan[b] if keys[i] not in done] for b in w.shard(len(plan))]
         attack_file(part_path(out, w.rank), [batch for batch in mine if batch])
         barrier("rank 0 merged the part files")
         if w.main:

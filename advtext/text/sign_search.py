@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 try:
+    import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - numba is declared; without it (e.g. on an odd platform) the tensor path runs
-    njit = prange = None
+    numba = njit = prange = None
 
 
 def _numba_kernel():
@@ -70,6 +71,9 @@ def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allo
     if fused:
         if _KERNEL is None:
             _KERNEL = _numba_kernel()
+        # as many threads as torch takes (OMP_NUM_THREADS; one per rank under torchrun): more would oversubscribe
+        # the cores, and numba's idle workers spin
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         t = table.detach().float().contiguous().numpy()
         best, dist = _KERNEL(t, t[current.numpy()], s.detach().float().contiguous().numpy(),
                              current.numpy().astype(np.int64), allowed.numpy())
