@@ -4,8 +4,8 @@
 and the world size from the environment that torchrun sets and joins one process group (gloo on the CPU,
 nccl on CUDA). An attack gives rank r the batches r, r + N, r + 2N, ... of its plan and each rank writes
 its own part file, which rank 0 merges (``advtext.text.run_attack``; images: ``advtext.image.attack``).
-Training averages the gradients of the ranks' shares of every batch (``advtext.training``). Without torchrun the world is one process and nothing
-here does anything.
+Training averages the gradients of the ranks' shares of every batch (``advtext.training``). Without
+torchrun the world is one process and nothing here does anything.
 """
 
 from __future__ import annotations
