@@ -61,6 +61,7 @@ def attack_rows(run: str, n: int) -> list[str]:
     for name, ranks in (("one process", None), ("torchrun", 1), ("torchrun", 2)):
         out = OUT / f"attack-{ranks or 0}.jsonl"
         out.unlink(missing_ok=True)
+        shutil.rmtree(out.with_name(out.name + ".parts"), ignore_errors=True)  # a stopped run's parts would resume
         wall = launch(ranks, ["attack", run, *ATTACK, "--limit", str(n), "--out", str(out)])
         found = records(out)
         plain = [{k: v for k, v in r.items() if k != "seconds"} for r in found]

@@ -187,3 +187,17 @@ def test_data_parallel_step_has_the_whole_batch_gradient(tmp_path, ranks):
     torch.nn.functional.cross_entropy(model(x), y).backward()
     for ours, whole in zip(torch.load(grads), model.parameters()):
         torch.testing.assert_close(ours, whole.grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_torchrun_hardens_and_distils_with_two_ranks(tmp_path):
+    """harden (the discrete adversary on each rank's share) and distill (a teacher saved by rank 0, then loaded
+    by both) run end to end under torchrun on Rotten Tomatoes, one epoch each."""
+    small = ["--corpus", "rotten-tomatoes", "--max-len", "30", "--embed-dim", "32", "--hidden-size", "32", "--epochs",
+             "1", "--device", "cpu"]
+    for command, extra in (("harden", ["--method", "both"]), ("distill", ["--temperature", "20"])):
+        out = tmp_path / command
+        done = torchrun(2, command, *small, *extra, "--out", out)
+        assert done.returncode == 0, done.stderr[-3000:]
+        config = json.loads((out / "config.json").read_text())
+        assert config["test"]["accuracy"] > 0.6 and done.stdout.count("saved") == (2 if command == "distill" else 1)

@@ -152,3 +152,17 @@ def test_torchrun_shards_an_image_attack_without_changing_a_record(run_dir, tmp_
 
     assert records(tmp_path / "two") == records(tmp_path / "one")
     assert len(records(tmp_path / "one")) == 1100
+
+
+def test_torchrun_trains_with_two_ranks_and_rank_0_writes_the_run(tmp_path):
+    out = tmp_path / "mlp-ddp"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "advtext", "image", "train", "--model", "mlp", "--hidden-size", "64", "--train-size",
+                           "3000", "--val-size", "1000", "--epochs", "2", "--lr", "3e-3", "--batch-size", "64",
+                           "--device", "cpu", "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("saved") == 1  # rank 0 alone reports and writes
+    config = json.loads((out / "config.json").read_text())
+    assert config["test"]["accuracy"] > 0.8 and len(config["history"]) == 2
+    assert not (out / "training-progress.safetensors").exists()
