@@ -78,9 +78,11 @@ def join(device: torch.device) -> World:
 
 
 def _stopped_by_peer(signum, frame) -> None:
-    """torchrun stops every rank when one fails: say so, in one line, instead of dying silently."""
-    print(f"error: rank {world().rank} stopped: another rank of this torchrun failed (its message is above); the "
-          "records written so far are kept: rerun the same command to resume", file=sys.stderr, flush=True)
+    """torchrun stops every rank when one fails (or when it is interrupted): say so in one line, instead of
+    dying silently."""
+    print(f"error: rank {world().rank} stopped by torchrun (another rank failed, its message is above, or the run "
+          "was interrupted); the records written so far are kept: rerun the same command to resume",
+          file=sys.stderr, flush=True)
     os._exit(143)
 
 

@@ -10,8 +10,14 @@ lowest word id, as ``torch.argmin`` does.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
+
+# numba's worker pool is as large as NUMBA_NUM_THREADS when it starts, and its idle workers spin: take torch's
+# thread count (OMP_NUM_THREADS; one per rank under torchrun), or processes side by side slow each other tenfold
+os.environ.setdefault("NUMBA_NUM_THREADS", str(torch.get_num_threads()))
 
 try:
     import numba
@@ -71,8 +77,6 @@ def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allo
     if fused:
         if _KERNEL is None:
             _KERNEL = _numba_kernel()
-        # as many threads as torch takes (OMP_NUM_THREADS; one per rank under torchrun): more would oversubscribe
-        # the cores, and numba's idle workers spin
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         t = table.detach().float().contiguous().numpy()
         best, dist = _KERNEL(t, t[current.numpy()], s.detach().float().contiguous().numpy(),
