@@ -15,9 +15,10 @@ import os
 import numpy as np
 import torch
 
-# numba's worker pool is as large as NUMBA_NUM_THREADS when it starts, and its idle workers spin: take torch's
-# thread count (OMP_NUM_THREADS; one per rank under torchrun), or processes side by side slow each other tenfold
-os.environ.setdefault("NUMBA_NUM_THREADS", str(torch.get_num_threads()))
+# numba's worker pool is as large as NUMBA_NUM_THREADS when it starts, and its idle workers spin: never more than
+# torch's thread count (OMP_NUM_THREADS; one per rank under torchrun), or processes side by side slow each other
+# tenfold (a value inherited from a parent process with more threads included)
+os.environ["NUMBA_NUM_THREADS"] = str(min(int(os.environ.get("NUMBA_NUM_THREADS") or 10**6), torch.get_num_threads()))
 
 try:
     import numba
