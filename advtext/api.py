@@ -76,6 +76,7 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
     the order given. ``protect_punctuation`` None: on for greedy, off for papernot. ``query_only`` runs greedy's
     query-only form (``--threat oracle``); ``out`` keeps the records in a JSONL file (resumed when it exists),
     else they live in a temporary one."""
+    from advtext.distributed import world
     from advtext.goals import parse_goal
     from advtext.text.classifier import check_labels_fit
     from advtext.text.heldout import texts_fingerprint
@@ -84,6 +85,8 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
     texts = list(texts)
     if not texts:
         raise AdvtextError("no text to attack: give at least one")
+    if out is None and world().distributed:
+        raise AdvtextError("under torchrun give out=PATH: the ranks share their records through that file's folder")
     if labels is None:
         labels = clf.predict_proba(texts).argmax(-1).tolist()
     labels = [int(y) for y in labels]

@@ -145,10 +145,10 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     """Attack every text not yet in ``out``, record it, and return the records of ``keys`` in their order;
     ``corpus_words``: the words of the corpus, for the records' count of substitutes outside it.
 
-    Under torchrun each rank attacks its interleaved shard into its own part file (``OUT.parts/``), skipping
-    texts that ``out`` or any part already holds, and rank 0 merges the parts into ``out``. One process takes
-    in the parts a stopped torchrun left, and attacks into ``out`` itself. Either way ``out`` ends in input
-    order, so that the shard layout changes nothing in it but the seconds."""
+    Under torchrun rank r attacks the batches r, r + N, ... of the plan (``batch_plan``) into its own part file
+    (``OUT.parts/``), skipping texts that ``out`` or any part already holds, and rank 0 merges the parts into
+    ``out``. One process takes in the parts a stopped torchrun left, and attacks into ``out`` itself. Either
+    way ``out`` ends in input order, so that the layout changes nothing in it but the seconds."""
     clf.cover(texts)  # a word-piece model takes in the words first (the dictionary was built for them too)
     check_labels_fit(clf.num_classes, labels, "the texts to attack")
     w = world()
@@ -239,7 +239,7 @@ def merge_parts(out: Path, config: dict, keys: Sequence[int]) -> None:
         scratch.replace(out)
     for path in parts:
         path.unlink()
-    if parts:
+    if parts and not any(parts[0].parent.iterdir()):
         parts[0].parent.rmdir()
 
 
