@@ -85,7 +85,8 @@ def set_numerics(deterministic: bool = False, tf32: bool = False) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs to repeat itself
         torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(deterministic)
+    if deterministic != torch.are_deterministic_algorithms_enabled():  # the call itself imports torch's compiler
+        torch.use_deterministic_algorithms(deterministic)
 
 
 def row_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
