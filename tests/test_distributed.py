@@ -192,9 +192,9 @@ def test_data_parallel_step_has_the_whole_batch_gradient(tmp_path, ranks):
 @pytest.mark.slow
 def test_torchrun_hardens_and_distils_with_two_ranks(tmp_path):
     """harden (the discrete adversary on each rank's share) and distill (a teacher saved by rank 0, then loaded
-    by both) run end to end under torchrun on Rotten Tomatoes, one epoch each."""
+    by both) run end to end under torchrun on Rotten Tomatoes, two epochs each."""
     small = ["--corpus", "rotten-tomatoes", "--max-len", "30", "--embed-dim", "32", "--hidden-size", "32", "--epochs",
-             "1", "--device", "cpu"]
+             "2", "--device", "cpu"]
     for command, extra in (("harden", ["--method", "both"]), ("distill", ["--temperature", "20"])):
         out = tmp_path / command
         done = torchrun(2, command, *small, *extra, "--out", out)
