@@ -1,7 +1,7 @@
 """The GPU path, measured: text attack, JSMA and a harden epoch on a CUDA device, beside the same work
 on that machine's CPU.
 
-    python benchmarks/bench_gpu.py [--reviews 2400] [--jsma-samples 100] [--attack-only]
+    python benchmarks/bench_gpu.py [--reviews 2400] [--jsma-samples 100]
 
 Needs a CUDA build of torch and a GPU (`make setup GPU=1`), the IMDB LSTM of benchmarks/bench_attack.py
 (runs/bench/row0) and the MNIST CNN of benchmarks/bench_image.py (runs/mnist-cnn); torchattacks, if
@@ -126,26 +126,18 @@ def main() -> None:
     ap.add_argument("--reviews", type=int, default=2400, help="IMDB test reviews of <= 100 words (2,412 exist)")
     ap.add_argument("--unbatched", type=int, default=50, help="reviews attacked one at a time")
     ap.add_argument("--jsma-samples", type=int, default=100, help="MNIST samples (x 9 targets)")
-    ap.add_argument("--attack-only", action="store_true",
-                    help="only the GPU papernot rows, into benchmarks/results/gpu_attack.md")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU visible to this torch: run on a GPU machine after `make setup GPU=1`")
     WORK.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(0)
-    for batch in (50, 1):  # torch.compile's kernels (one per batch shape class) land in its cache, off the clock
-        papernot_row("warm-up", batch, batch, "cuda")
     lines = [f"GPU: {gpu}; torch {torch.__version__}; CPU threads of the same machine: {torch.get_num_threads()}.",
              "", "| attack | device | reviews | batch | success | words changed | attack seconds | reviews/s |",
              "|---|---|---|---|---|---|---|---|",
              papernot_row(f"GPU ({gpu}), the default batch", args.reviews, 1024, "cuda"),
              papernot_row(f"GPU ({gpu}), every review in one batch", args.reviews, args.reviews, "cuda"),
-             papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda")]
-    if args.attack_only:
-        print("\n".join(lines))
-        (ROOT / "benchmarks" / "results" / "gpu_attack.md").write_text("\n".join(lines) + "\n")
-        return
-    lines.append(papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu"))
+             papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda"),
+             papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu")]
     print("\n".join(lines[-4:]), flush=True)
     lines += ["", nccl_check(300)]
     print(lines[-1], flush=True)

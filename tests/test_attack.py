@@ -1,7 +1,6 @@
 """The sequence attack on a small real model: every claim a record makes is checked from scratch."""
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -65,11 +64,10 @@ def test_constraints_hold_in_every_record(sample, tmp_path):
             assert new in d.candidates[old].tolist()
 
 
-@pytest.mark.parametrize("fused,memory,compiled", [(True, None, False), (False, None, False),
-                                                   (False, 4 * 7 * 6 * 3, False), (False, 4 * 25 * 3, True)])
-def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused, memory, compiled):
+@pytest.mark.parametrize("fused,memory", [(True, None), (False, None), (False, 4 * 7 * 6 * 3)])
+def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused, memory):
     """The numba kernel and the tensor path (one block of words, or blocks of 3 words: the tied rows 7 and 9
-    then fall in different blocks; eager, or compiled into one kernel per block) against the definition."""
+    then fall in different blocks) against the definition."""
     torch.manual_seed(0)
     table = torch.randn(40, 6)
     table[7] = table[9]  # a duplicate row: ties must go to the lower id
@@ -77,9 +75,7 @@ def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused, memory,
     signs = torch.sign(torch.randn(25, 6))
     signs[0, :3] = 0.0  # zero gradient components too
     allowed = torch.rand(40) > 0.2
-    if compiled and shutil.which("g++") is None:
-        pytest.skip("torch.compile on the CPU needs a C++ compiler, and this machine has none")
-    best, dist = sign_match(table, current, signs, allowed, chunk=7, fused=fused, memory=memory, compiled=compiled)
+    best, dist = sign_match(table, current, signs, allowed, chunk=7, fused=fused, memory=memory)
     for j in range(25):
         brute = [(sum(abs(float(torch.sign(table[z, k] - table[current[j], k])) - float(signs[j, k]))
                       for k in range(6)), z) for z in range(40) if allowed[z] and z != current[j]]

@@ -10,9 +10,7 @@ lowest word id, as ``torch.argmin`` does.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -64,17 +62,15 @@ def sign_distance(table: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torc
 
 
 def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
-               chunk: int = 64, fused: bool | None = None, memory: int | None = None,
-               compiled: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 64, fused: bool | None = None,
+               memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Best substitute id per query (-1 when none is allowed) and its distance.
 
     ``table`` (V, E) embeddings, ``current`` (n,) ids of the words being replaced (never chosen),
     ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives: the fused numba
     kernel on the CPU (``fused=None`` picks it there), else ``chunk`` queries at a time against blocks
     of words sized to ``memory`` bytes of intermediates (default: a quarter of the GPU's free memory,
-    at most 2 GB), keeping only each query's running best. ``compiled`` (default: on CUDA, where Triton is)
-    fuses each block's comparisons and sum into one kernel with ``torch.compile``: only the (queries, words)
-    distances are materialised, so every query goes at once against blocks as large as the budget allows.
+    at most 2 GB), keeping only each query's running best.
     """
     global _KERNEL
     if fused is None:
@@ -87,9 +83,7 @@ def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allo
         best, dist = _KERNEL(t, t[current.numpy()], s.detach().float().contiguous().numpy(),
                              current.numpy().astype(np.int64), allowed.numpy())
         return torch.from_numpy(best), torch.from_numpy(dist)
-    if compiled is None:
-        compiled = table.device.type == "cuda" and importlib.util.find_spec("triton") is not None
-    return _blocked_sign_match(table.detach(), current, s.detach(), allowed, chunk, memory, compiled)
+    return _blocked_sign_match(table.detach(), current, s.detach(), allowed, chunk, memory)
 
 
 def _memory_budget(device: torch.device) -> int:
@@ -99,32 +93,15 @@ def _memory_budget(device: torch.device) -> int:
     return 256 << 20
 
 
-def block_distances(block: torch.Tensor, x: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """(queries, words) distances || sign(block[z] - x_j) - signs_j ||_1 as int32, from ``block`` (1, W, E),
-    ``x`` (Q, 1, E) and int8 ``signs`` (Q, 1, E)."""
-    diff = (block > x).to(torch.int8) - (block < x).to(torch.int8)
-    return (diff - signs).abs().sum(-1, dtype=torch.int32)
-
-
-@lru_cache(maxsize=1)
-def _compiled_block_distances():
-    return torch.compile(block_distances, dynamic=True)
-
-
 def _blocked_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
-                        chunk: int, memory: int | None, compiled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                        chunk: int, memory: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The tensor path of ``sign_match``: distances as small integers (int8 signs, int32 sums), a block of
     words at a time; a later block replaces the running best only when strictly closer, so ties keep the
     lowest id."""
     n, dim = s.shape
     vocab = table.shape[0]
-    budget = memory or _memory_budget(table.device)
-    distances = _compiled_block_distances() if compiled else block_distances
-    if compiled:  # only the int32 distances are materialised: every query at once
-        chunk = max(1, n)
-        words_per_block = max(1, budget // (4 * chunk))
-    else:  # bytes per (query, word, dimension) element: two comparisons (bool) and two int8 tensors
-        words_per_block = max(1, budget // (4 * max(1, min(chunk, n)) * dim))
+    # bytes per (query, word, dimension) element: two comparisons (bool) and two int8 tensors
+    words_per_block = max(1, (memory or _memory_budget(table.device)) // (4 * max(1, min(chunk, n)) * dim))
     signs = s.sign().to(torch.int8)
     best = torch.full((n,), -1, dtype=torch.long, device=table.device)
     best_dist = torch.full((n,), torch.iinfo(torch.int32).max, dtype=torch.int32, device=table.device)
@@ -135,7 +112,8 @@ def _blocked_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Ten
         rows = torch.arange(len(cur), device=table.device)
         for w in range(0, vocab, words_per_block):
             block = table[w : w + words_per_block][None]
-            d = distances(block, x, sq)  # (chunk, block)
+            diff = (block > x).to(torch.int8) - (block < x).to(torch.int8)
+            d = (diff - sq).abs().sum(-1, dtype=torch.int32)  # (chunk, block)
             d.masked_fill_(~allowed[None, w : w + words_per_block], never)
             inside = (cur >= w) & (cur < w + block.shape[1])
             d[rows[inside], cur[inside] - w] = never  # the word being replaced
