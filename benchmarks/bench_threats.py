@@ -32,8 +32,7 @@ RUNS = ROOT / "runs"
 IMDB_LSTM, RT_LSTM, RT_CNN = RUNS / "bench" / "row0", RUNS / "bench" / "row2", RUNS / "bench" / "row3"
 IMDB_CNN, MINILM = RUNS / "bench-threats" / "imdb-cnn", RUNS / "bench-transformer" / "rt-minilm"
 OUT = RUNS / "bench-threats" / "attacks"
-COMMON = ["--only-correct", "--method", "greedy", "--dictionary", "wordnet", "--protect-stopwords", "--no-similarity",
-          "--allow-punctuation"]
+COMMON = ["--only-correct", "--method", "greedy", "--dictionary", "wordnet", "--protect-stopwords", "--no-similarity"]
 
 
 def rows() -> list[tuple[str, str, list[str], str, str]]:
@@ -68,9 +67,8 @@ def main() -> None:
         advtext("train", "--corpus", "imdb", "--model", "cnn", "--max-len", "100", "--epochs", "3", "--out",
                 str(IMDB_CNN))
     OUT.mkdir(parents=True, exist_ok=True)
-    lines = ["Greedy attack, WordNet synonyms (stopwords kept; numbers allowed in: `--allow-punctuation`, the "
-             f"setting these figures were measured with), on {args.n} test texts each target classifies "
-             "correctly (IMDB: reviews of at most 100 words):", "",
+    lines = [f"Greedy attack, WordNet synonyms (stopwords and punctuation kept), on {args.n} test texts each target "
+             "classifies correctly (IMDB: reviews of at most 100 words):", "",
              "| target | threat | the attacker has | success rate | words changed (mean) | queries to the target "
              "per text: mean / median | transfer rate | s/text |", "|---|---|---|---|---|---|---|---|"]
     for k, (name, run, corpus, threat, has) in enumerate(rows()):
