@@ -57,7 +57,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Batch], total: int, settings
     ``step(model, x, y)`` replaces the plain cross-entropy step (adversarial training uses it). Under torchrun
     every rank sees the same batches, steps on its interleaved share of each, and the ranks' gradients are
     averaged, weighted by rows, before the optimiser's step: the gradient of the whole batch, as one process
-    computes it, in a fraction of the time.
+    computes it (faster where a step is large enough to outweigh the exchange).
     """
     step = step or cross_entropy_step
     w = world()
