@@ -5,7 +5,6 @@ Bad input ends with one line on stderr naming the problem and the fix, and exit 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -954,30 +953,31 @@ _add_subgroups()
 
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
-    from advtext.distributed import leave, world
+    from advtext.distributed import finish, leave, world
 
+    code = 0
     try:
         cli.main(standalone_mode=False)
+        leave()
     except AdvtextError as e:
         w = world()  # under torchrun every rank may say it: rank 0 as one process would, the others by rank
         click.echo(f"error: {e}" if w.main else f"error (rank {w.rank}): {e}", err=True)
-        sys.exit(2)
+        code = 2
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help())
-        sys.exit(0)
+        code = 0
     except click.UsageError as e:
         hint = f" (see `advtext {e.ctx.command_path.split(' ', 1)[1]} --help`)" if e.ctx and " " in \
             e.ctx.command_path else " (see `advtext --help`)"
         click.echo(f"error: {e.format_message()}{hint}", err=True)
-        sys.exit(2)
+        code = 2
     except click.exceptions.Abort:
         click.echo("interrupted: results written so far are kept", err=True)
-        sys.exit(130)
+        code = 130
     except click.ClickException as e:
         click.echo(f"error: {e.format_message()}", err=True)
-        sys.exit(2)
+        code = 2
     except OSError as e:  # files and folders the user named: missing, unwritable, in the way
         click.echo(f"error: {e.strerror or e}: {e.filename or ''} (check the path)", err=True)
-        sys.exit(2)
-    finally:
-        leave()
+        code = 2
+    finish(code)

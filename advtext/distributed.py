@@ -139,7 +139,22 @@ def _grouped() -> bool:
     return world().distributed and dist.is_initialized()
 
 
+def finish(code: int) -> None:
+    """End the command with exit status ``code``. Under torchrun the process leaves at once, its output
+    flushed: torch's teardown at interpreter exit can abort a rank ("terminate called without an active
+    exception") after its work is done and written."""
+    if world().distributed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
 def leave() -> None:
-    """Leave the process group at the end of a command (no-op in one process)."""
+    """Leave the process group once every rank has finished (no-op in one process): a rank that tore its group
+    down while another still talked to it could abort. Only after success: a rank that failed alone would wait
+    here for the others forever, so it exits and torchrun stops them."""
     if dist.is_initialized():
+        barrier("every rank finished")
         dist.destroy_process_group()

@@ -159,7 +159,7 @@ def test_torchrun_with_more_ranks_than_texts_and_a_foreign_part(small_clf, tmp_p
 
 GRADIENT_PROBE = """
 import sys, torch
-from advtext.distributed import join, world
+from advtext.distributed import finish, join, leave, world
 from advtext.training import TrainSettings, train_epoch
 join(torch.device("cpu"))
 torch.manual_seed(0)
@@ -168,6 +168,8 @@ x, y = torch.randn(7, 6, generator=torch.Generator().manual_seed(1)), torch.tens
 train_epoch(model, [(x, y)], 7, TrainSettings(grad_clip=1e9), torch.optim.SGD(model.parameters(), lr=0.0), "step")
 if world().main:
     torch.save([p.grad for p in model.parameters()], sys.argv[1])
+leave()
+finish(0)  # as the command line ends: exit before torch's teardown, which can abort a rank
 """
 
 
