@@ -81,7 +81,9 @@ def read_progress(path: Path) -> dict:
             "stale": layout["stale"], "model": parts["model"],
             "best_state": parts["best_state"] if layout["best_state"] else None,
             "optimizer": {"state": optimizer_state, "param_groups": layout["param_groups"]},
-            "torch_rng": [tensors[f"rng/torch/{r}"] for r in range(layout["torch_rngs"])],
+            # one state per rank; a state saved before torchrun support holds a single "rng/torch"
+            "torch_rng": ([tensors[f"rng/torch/{r}"] for r in range(layout["torch_rngs"])] if "torch_rngs" in layout
+                          else [tensors["rng/torch"]]),
             "cuda_rng": [tensors[f"rng/cuda/{i}"] for i in range(layout["cuda_rngs"])] or None}
 
 

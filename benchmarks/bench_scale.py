@@ -24,17 +24,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from advtext.text.run_attack import batch_plan  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "bench-scale"
+BATCH = 128  # the attack's default batch on the CPU
 ATTACK = ["--corpus", "imdb", "--split", "train", "--max-words", "100", "--only-correct", "--seed", "0",
-          "--method", "papernot", "--no-similarity", "--device", "cpu", "--batch-size", "128"]
+          "--method", "papernot", "--no-similarity", "--device", "cpu", "--batch-size", str(BATCH)]
 TRAIN = ["--corpus", "rotten-tomatoes", "--max-len", "60", "--epochs", "4", "--device", "cpu"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-BATCH = 128  # the attack's default batch on the CPU
 
 
 def launch(ranks: int | None, args: list[str]) -> float:

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -108,3 +109,18 @@ def test_interrupted_training_resumes_to_the_same_weights(rotten, tmp_path):
     assert [h["val_accuracy"] for h in resumed_history] == [h["val_accuracy"] for h in whole_history]
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert not progress.exists()
+
+
+def test_a_training_state_saved_before_torchrun_support_still_reads(tmp_path):
+    """States written with one random state under "rng/torch" (no per-rank list) resume as one rank's."""
+    from safetensors.torch import save_file
+
+    from advtext.checkpoint import read_progress
+
+    rng = torch.get_rng_state()
+    layout = {"identity": {"n": 1}, "history": [], "best": -1.0, "stale": 0, "param_groups": [], "cuda_rngs": 0,
+              "best_state": False}
+    path = tmp_path / "old.safetensors"
+    save_file({"rng/torch": rng}, str(path), metadata={"advtext_training_state": json.dumps(layout)})
+    saved = read_progress(path)
+    assert len(saved["torch_rng"]) == 1 and torch.equal(saved["torch_rng"][0], rng)
