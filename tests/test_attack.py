@@ -1,6 +1,10 @@
 """The sequence attack on a small real model: every claim a record makes is checked from scratch."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -10,6 +14,7 @@ from advtext.goals import Misclassification, TargetedMisclassification
 from advtext.text.attack import AttackSettings, SequenceAttack
 from advtext.text.dictionary import build_dictionary, stopword_mask
 from advtext.text.run_attack import adversarial_text, attack_texts, read_attack_file
+from advtext.text import sign_search
 from advtext.text.sign_search import sign_distance, sign_match
 from advtext.text.tokenizer import words
 
@@ -64,8 +69,8 @@ def test_constraints_hold_in_every_record(sample, tmp_path):
             assert new in d.candidates[old].tolist()
 
 
-@pytest.mark.parametrize("fused,memory", [(True, None), (False, None), (False, 4 * 7 * 6 * 3)])
-def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused, memory):
+@pytest.mark.parametrize("method,memory", [("numba", None), ("blocked", None), ("blocked", 4 * 7 * 6 * 3)])
+def test_sign_matching_equals_brute_force_over_a_small_dictionary(method, memory):
     """The numba kernel and the tensor path (one block of words, or blocks of 3 words: the tied rows 7 and 9
     then fall in different blocks) against the definition."""
     torch.manual_seed(0)
@@ -75,13 +80,42 @@ def test_sign_matching_equals_brute_force_over_a_small_dictionary(fused, memory)
     signs = torch.sign(torch.randn(25, 6))
     signs[0, :3] = 0.0  # zero gradient components too
     allowed = torch.rand(40) > 0.2
-    best, dist = sign_match(table, current, signs, allowed, chunk=7, fused=fused, memory=memory)
+    best, dist = sign_match(table, current, signs, allowed, chunk=7, method=method, memory=memory)
     for j in range(25):
         brute = [(sum(abs(float(torch.sign(table[z, k] - table[current[j], k])) - float(signs[j, k]))
                       for k in range(6)), z) for z in range(40) if allowed[z] and z != current[j]]
         assert (dist[j].item(), best[j].item()) == min(brute)
     full = sign_distance(table, table[current], signs)
     assert torch.equal(full.gather(1, best[:, None]).squeeze(1), dist)
+
+
+def test_triton_sign_search_equals_the_numba_kernel_in_tritons_interpreter():
+    """The GPU kernel, run on the CPU by Triton's interpreter (which must be switched on before Triton is first
+    imported, hence a process of its own): three query blocks, three splits of the vocabulary with tied words
+    in different splits, zero signs, words nobody may pick, and a query with no word allowed."""
+    pytest.importorskip("triton", reason="Triton comes with the dev extras on Linux x86-64 only")
+    script = textwrap.dedent("""
+        import torch
+        from advtext.text.sign_search import sign_match
+        torch.manual_seed(1)
+        table = torch.randn(300, 16)
+        table[260] = table[200]  # a tie across splits: the lower id must win
+        current = torch.randint(1, 300, (70,)); current[4] = 17
+        signs = torch.sign(torch.randn(70, 16)); signs[:4, :2] = 0.0
+        signs[4] = torch.sign(table[200] - table[17])  # distance 0 to words 200 and 260
+        allowed = torch.rand(300) > 0.3; allowed[200] = allowed[260] = True
+        for mask in (allowed, torch.zeros(300, dtype=torch.bool)):
+            got = sign_match(table, current, signs, mask, method="triton")
+            want = sign_match(table, current, signs, mask, method="numba")
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (got, want)
+            if mask.any():
+                assert (got[0][4].item(), got[1][4].item()) == (200, 0.0), got
+        print("same", int((got[0] == -1).sum()))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TRITON_INTERPRET": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["same", "70"]
 
 
 def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
@@ -131,6 +165,21 @@ def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path, metho
         clf.model.float()
     assert comparable(batched) == comparable(single)
     assert len({r["length"] for r in batched}) > 5 and any(r["status"] == "succeeded" for r in batched)
+
+
+def test_every_sign_search_gives_the_same_papernot_records(sample, tmp_path):
+    """The numba kernel (the CPU's default) and the blocked tensor search, on a mixed batch, with the whole
+    vocabulary and with a word-class dictionary (one search per class of replaced word)."""
+    clf, texts, labels = sample
+    mixed = [t if i % 3 else " ".join(texts[i : i + 4]) for i, t in enumerate(texts[:30])]
+    for dictionary in ("vocab", "wordnet"):
+        runs = [run_attack(clf, mixed, labels[:30], tmp_path / f"{dictionary}-{search}.jsonl", dictionary=dictionary,
+                           sign_search=search) for search in ("numba", "blocked")]
+        assert comparable(runs[0]) == comparable(runs[1])
+        assert any(r["status"] == "succeeded" for r in runs[0])
+    from advtext.cli import attack
+
+    assert tuple(next(p for p in attack.params if p.name == "sign_search").type.choices) == sign_search.METHODS
 
 
 def test_greedy_step_with_rows_that_have_no_candidate_left(sample):

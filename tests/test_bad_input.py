@@ -140,6 +140,18 @@ def test_attack_output_that_is_not_an_attack_file(cli, small_clf, tmp_path):
     one_line_error(*cli("stats", texts)[::2], "not JSON")
 
 
+def test_a_sign_search_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_path):
+    run, _ = small_clf
+    texts = tmp_path / "t.txt"
+    texts.write_text("a fine film\n")
+    out = tmp_path / "a.jsonl"
+    one_line_error(*cli("attack", run, "--input", texts, "--sign-search", "triton", "--device", "cpu",
+                        "--out", out)[::2], "runs on a CUDA GPU", "numba or blocked")
+    one_line_error(*cli("attack", run, "--input", texts, "--method", "greedy", "--sign-search", "blocked",
+                        "--out", out)[::2], "--method greedy does not run", "drop it")
+    assert not out.exists()
+
+
 def test_weights_changed_on_disk_or_config_without_a_model(cli, small_clf, tmp_path):
     import shutil
 

@@ -30,7 +30,7 @@ from advtext.goals import FAILED, SKIPPED, SUCCEEDED, Goal, logit_margin
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
 from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
-from advtext.text.sign_search import sign_match, sign_match_candidates
+from advtext.text.sign_search import METHODS as SIGN_SEARCHES, sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
 # (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,)
@@ -48,7 +48,8 @@ class AttackSettings:
     ``query_only``: the attack reads no gradient, only the target's probabilities (``--threat oracle``; see
     ``advtext.text.query_attack``). ``objective``: what the attack climbs, ``log-probs`` (the goal's
     log-probability objective) or ``logits`` (Carlini & Wagner's margin on the logits, which a distilled
-    model's saturated softmax cannot flatten)."""
+    model's saturated softmax cannot flatten). ``sign_search``: how papernot's search runs (one of
+    ``sign_search.METHODS``; None: the fastest for the device); every choice gives the same records."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -61,10 +62,13 @@ class AttackSettings:
     seed: int = 0
     query_only: bool = False
     objective: str = "log-probs"
+    sign_search: str | None = None
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise AdvtextError(f"unknown objective {self.objective!r}: use {' or '.join(OBJECTIVES)}")
+        if self.sign_search not in (None, *SIGN_SEARCHES):
+            raise AdvtextError(f"unknown sign search {self.sign_search!r}: use {', '.join(SIGN_SEARCHES)}")
 
 
 OBJECTIVES = ("log-probs", "logits")
@@ -209,13 +213,14 @@ class SequenceAttack:
         signs = torch.sign(grad[rows, pos])
         d = self.dictionary
         if d.candidates is None and d.allowed_by_class is None:
-            best, _ = sign_match(self.table, current, signs, d.allowed)
+            best, _ = sign_match(self.table, current, signs, d.allowed, method=self.settings.sign_search)
         elif d.candidates is None:  # a pair constraint: each class of replaced word has its own dictionary
             best = torch.full_like(current, -1)
             cls = d.word_class[current]
             for c in cls.unique().tolist():
                 rows = cls == c
-                best[rows] = sign_match(self.table, current[rows], signs[rows], d.allowed_by_class[c])[0].to(ids.device)
+                best[rows] = sign_match(self.table, current[rows], signs[rows], d.allowed_by_class[c],
+                                       method=self.settings.sign_search)[0].to(ids.device)
         else:
             best, _ = sign_match_candidates(self.table, current, signs, d.candidates[current])
         return best.to(ids.device)

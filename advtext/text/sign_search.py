@@ -2,18 +2,22 @@
 
 For every query (the current word x and the sign vector s of the goal's gradient at its position)
 the whole dictionary is scanned. This is O(V * E) per query and cannot be a plain matrix product
-(the sign is taken of a difference), so on the CPU it runs as one fused, parallel numba kernel
-that keeps nothing but the running minimum; on a GPU as blocked tensor operations on small integers
-whose intermediates fit a memory budget. Both compute exactly the paper's L1 distance; ties go to the
-lowest word id, as ``torch.argmin`` does.
+(the sign is taken of a difference), so it runs as a fused kernel that keeps nothing but each query's
+running minimum: numba on the CPU, Triton on a GPU (tiles of queries x words, one embedding dimension
+at a time, like a matrix product's outer-product loop). Without Triton a GPU runs blocked tensor
+operations on small integers whose intermediates fit a memory budget. All three compute exactly the
+paper's L1 distance (sums of small integers); ties go to the lowest word id, as ``torch.argmin`` does.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 import torch
+
+from advtext.errors import AdvtextError
 
 # numba's worker pool is as large as NUMBA_NUM_THREADS when it starts, and its idle workers spin: never more than
 # torch's thread count (OMP_NUM_THREADS; one per rank under torchrun), or processes side by side slow each other
@@ -25,6 +29,8 @@ try:
     from numba import njit, prange
 except ImportError:  # pragma: no cover - numba is declared; without it (e.g. on an odd platform) the tensor path runs
     numba = njit = prange = None
+
+METHODS = ("numba", "triton", "blocked")
 
 
 def _numba_kernel():
@@ -61,21 +67,53 @@ def sign_distance(table: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torc
     return (torch.sign(table[None] - x[:, None]) - s[:, None]).abs().sum(-1)
 
 
+def triton_available() -> bool:
+    """Whether Triton is installed (it comes with torch's CUDA builds)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def default_method(device: torch.device) -> str:
+    """The fastest exact search for ``device``: numba on the CPU, Triton on a GPU, else blocked tensors."""
+    if device.type == "cpu":
+        return "numba" if njit is not None else "blocked"
+    return "triton" if device.type == "cuda" and triton_available() else "blocked"
+
+
+def check_method(method: str, device: torch.device) -> None:
+    """Refuse, in one line, a search that cannot run on ``device``."""
+    if method not in METHODS:
+        raise AdvtextError(f"unknown sign search {method!r}: use one of {', '.join(METHODS)}")
+    if method == "numba" and (njit is None or device.type != "cpu"):
+        raise AdvtextError("the numba sign search runs on the CPU, with numba installed: use --sign-search "
+                           f"{'triton or blocked' if device.type == 'cuda' else 'blocked'} here")
+    if method == "triton":
+        if not triton_available():
+            raise AdvtextError("Triton is not installed (it comes with torch's CUDA builds: make setup GPU=1): use "
+                               "--sign-search blocked")
+        if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise AdvtextError("the Triton sign search runs on a CUDA GPU: use --sign-search numba or blocked on the "
+                               "CPU")
+
+
 def sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
-               chunk: int = 64, fused: bool | None = None,
+               chunk: int = 64, method: str | None = None,
                memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best substitute id per query (-1 when none is allowed) and its distance.
+    """Best substitute id per query (-1 when none is allowed) and its distance (inf when none).
 
     ``table`` (V, E) embeddings, ``current`` (n,) ids of the words being replaced (never chosen),
-    ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives: the fused numba
-    kernel on the CPU (``fused=None`` picks it there), else ``chunk`` queries at a time against blocks
-    of words sized to ``memory`` bytes of intermediates (default: a quarter of the GPU's free memory,
-    at most 2 GB), keeping only each query's running best.
+    ``s`` (n, E) gradient signs, ``allowed`` (V,) bool. Runs where ``table`` lives, by ``method``
+    (``None``: ``default_method``): the fused numba kernel on the CPU, the fused Triton kernel on a
+    GPU, or "blocked": ``chunk`` queries at a time against blocks of words sized to ``memory`` bytes of
+    intermediates (default: a quarter of the GPU's free memory, at most 2 GB). All give the same result.
     """
     global _KERNEL
-    if fused is None:
-        fused = table.device.type == "cpu" and njit is not None
-    if fused:
+    method = method or default_method(table.device)
+    check_method(method, table.device)
+    if method == "triton":
+        from advtext.text.triton_search import triton_sign_match  # imports Triton: only when asked
+
+        return triton_sign_match(table.detach(), current, s.detach(), allowed)
+    if method == "numba":
         if _KERNEL is None:
             _KERNEL = _numba_kernel()
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

@@ -1,0 +1,75 @@
+"""Papernot's sign search as one fused Triton kernel, for GPUs (``sign_search.sign_match(method="triton")``).
+
+Each program holds a tile of queries x words and adds up the paper's distance one embedding dimension at a
+time, the outer-product loop of a matrix product with ``|sign(e_z - x) - s|`` in place of the product, so
+nothing of size queries x words x dimensions is ever stored; it keeps each query's running best over its
+split of the vocabulary. Distances are sums of small integers in float32: exact, whatever the order.
+Importing this module imports Triton; with ``TRITON_INTERPRET=1`` set first, the kernel runs on the CPU
+in Triton's interpreter (how the tests check it).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _scan(table_t, x_t, s_t, current, allowed, out_dist, out_id, n, vocab, dim, words_per_split, splits,
+          QUERIES: tl.constexpr, WORDS: tl.constexpr):  # pragma: no cover - compiled
+    # table_t (dim, vocab), x_t and s_t (dim, n): one dimension of every word (query) lies contiguous
+    q = tl.program_id(0) * QUERIES + tl.arange(0, QUERIES)
+    q_ok = q < n
+    cur = tl.load(current + q, mask=q_ok, other=-1)
+    best = tl.full((QUERIES,), float("inf"), tl.float32)
+    best_id = tl.full((QUERIES,), -1, tl.int32)
+    lo = tl.program_id(1) * words_per_split
+    hi = tl.minimum(lo + words_per_split, vocab)
+    for start in range(lo, hi, WORDS):
+        w = start + tl.arange(0, WORDS)
+        w_ok = w < hi
+        d = tl.full((QUERIES, WORDS), 0.0, tl.float32)
+        for k in range(dim):
+            x = tl.load(x_t + k * n + q, mask=q_ok, other=0.0)
+            s = tl.load(s_t + k * n + q, mask=q_ok, other=0.0)
+            e = tl.load(table_t + k * vocab + w, mask=w_ok, other=0.0)
+            sign = (e[None, :] > x[:, None]).to(tl.float32) - (e[None, :] < x[:, None]).to(tl.float32)
+            d += tl.abs(sign - s[:, None])
+        ok = w_ok & (tl.load(allowed + w, mask=w_ok, other=0) != 0)
+        d = tl.where(ok[None, :] & (w[None, :] != cur[:, None]), d, float("inf"))
+        value, index = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
+        best_id = tl.where(value < best, start + index, best_id)
+        best = tl.minimum(value, best)
+    tl.store(out_dist + q * splits + tl.program_id(1), best, mask=q_ok)
+    tl.store(out_id + q * splits + tl.program_id(1), best_id, mask=q_ok)
+
+
+def _splits(n_query_blocks: int, word_blocks: int, device: torch.device) -> int:
+    """How many parts the vocabulary is cut into: enough for about 8 programs per multiprocessor."""
+    processors = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
+    return max(1, min(word_blocks, -(-8 * processors // n_query_blocks)))
+
+
+def triton_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tensor, allowed: torch.Tensor,
+                      queries: int = 32, words: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sign_match`` on the GPU: each program scans one split of the vocabulary for ``queries`` queries,
+    ``words`` words at a time; the splits' bests are then reduced, the first split (lower ids) winning ties."""
+    n, dim = s.shape
+    vocab = table.shape[0]
+    if n == 0:
+        return torch.full((0,), -1, dtype=torch.long, device=table.device), torch.zeros(0, device=table.device)
+    table_t = table.float().t().contiguous()
+    x_t = table_t[:, current].contiguous()
+    s_t = s.float().sign().t().contiguous()
+    query_blocks, word_blocks = -(-n // queries), -(-vocab // words)
+    words_per_split = -(-word_blocks // _splits(query_blocks, word_blocks, table.device)) * words
+    splits = -(-vocab // words_per_split)
+    dist = torch.empty((n, splits), dtype=torch.float32, device=table.device)
+    best = torch.empty((n, splits), dtype=torch.int32, device=table.device)
+    _scan[(query_blocks, splits)](table_t, x_t, s_t, current.contiguous(), allowed.to(torch.int8), dist, best,
+                                  n, vocab, dim, words_per_split, splits, QUERIES=queries, WORDS=words)
+    split = dist.argmin(1, keepdim=True)  # the first of equal minima: the lower ids
+    value = dist.gather(1, split).squeeze(1)
+    chosen = best.gather(1, split).squeeze(1).long()
+    return torch.where(torch.isinf(value), torch.full_like(chosen, -1), chosen), value
