@@ -12,6 +12,7 @@ import click
 
 from advtext import strict_json
 from advtext.defenses.text_hardening import HARDEN_METHODS, SCHEDULES
+from advtext.distributed import note
 from advtext.errors import AdvtextError
 from advtext.text.attack import METHODS
 from advtext.text.corpora import EMPTY_POLICIES
@@ -92,8 +93,8 @@ def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
 
     seen = seen_in_training(run, texts) if split != "train" else 0
     if seen:
-        click.echo(f"warning: {seen} of {len(texts)} texts measured here were in the training or validation data "
-                   f"of {run}: their figures are of texts the model has seen, not held-out ones", err=True)
+        note(f"warning: {seen} of {len(texts)} texts measured here were in the training or validation data "
+             f"of {run}: their figures are of texts the model has seen, not held-out ones")
 
 
 def check_corpus_classes(clf, labels, corpus: str) -> None:
@@ -258,7 +259,7 @@ def new_text_classifier(train_texts, num_classes: int, dev, architecture, max_le
     if glove:
         matrix, found = glove_matrix(vocab)
         model.embedding.weight.data[found] = matrix[found]
-        click.echo(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised", err=True)
+        note(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised")
     return TextClassifier(model.to(dev), vocab, max_len, dev)
 
 
@@ -314,8 +315,8 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     splits = training_splits(data, corpus, max_words, seed)
     clf = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq, embed_dim,
                               hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
-    click.echo(f"training {architecture} on {corpus}: {len(splits[0])} train / {len(splits[2])} validation texts, "
-               f"vocabulary {len(clf.vocab)}, max_len {max_len}, device {dev}", err=True)
+    note(f"training {architecture} on {corpus}: {len(splits[0])} train / {len(splits[2])} validation texts, "
+         f"vocabulary {len(clf.vocab)}, max_len {max_len}, device {dev}")
     identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": max_len, "max_words": max_words,
                 "vocab": len(clf.vocab), "glove": glove}
     fit_and_save(clf, data, corpus, max_words, seed, seed, splits, run_dir, epochs, batch_size, lr, patience, identity)
@@ -402,9 +403,9 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
                   if settings.discrete else None)
     step = AdversarialTrainingStep(clf.model, settings, dictionary)
     hardening = {**settings.to_dict(), "from": str(from_run) if from_run else None}
-    click.echo(f"hardening {clf.config.architecture} on {corpus} ({harden_method}"
-               + (f", {schedule} {attack_method} attack, dictionary {dictionary_spec}" if settings.discrete else "")
-               + f"): {len(splits[0])} train / {len(splits[2])} validation texts, device {dev}", err=True)
+    note(f"hardening {clf.config.architecture} on {corpus} ({harden_method}"
+         + (f", {schedule} {attack_method} attack, dictionary {dictionary_spec}" if settings.discrete else "")
+         + f"): {len(splits[0])} train / {len(splits[2])} validation texts, device {dev}")
     identity = {"corpus": corpus, "model": clf.config.to_dict(), "max_len": clf.max_len, "max_words": max_words,
                 "vocab": len(clf.vocab), "hardening": hardening}
     fit_and_save(clf, data, corpus, max_words, seed, split_seed, splits, run_dir, epochs, batch_size, lr, patience,
@@ -448,11 +449,11 @@ def distill(corpus, text_column, label_column, empty, max_words, seed, temperatu
             if given(MODEL_SHAPE):
                 raise AdvtextError(f"{teacher_run} is reused, and the student copies its model: drop "
                                    f"{', '.join(given(MODEL_SHAPE))}, or pass --overwrite to train a new teacher")
-            click.echo(f"reusing the teacher in {teacher_run}", err=True)
+            note(f"reusing the teacher in {teacher_run}")
         else:
             teacher = new_text_classifier(splits[0], splits[4], dev, architecture, max_len, vocab_size, min_freq,
                                           embed_dim, hidden_size, layers, bidirectional, pooling, dropout, glove, seed)
-            click.echo(f"training the teacher at temperature {temperature}", err=True)
+            note(f"training the teacher at temperature {temperature}")
             role = {"role": "teacher", "temperature": temperature}
             fit_and_save(teacher, data, corpus, max_words, seed, seed, splits, teacher_run, epochs, batch_size, lr,
                          patience, {**identity, "model": teacher.config.to_dict(), "distillation": role},
@@ -470,7 +471,7 @@ def distill(corpus, text_column, label_column, empty, max_words, seed, temperatu
                              teacher.max_len, dev)
     student.model.to(dev)
     role = {"role": "student", "temperature": temperature, "deployed_temperature": 1, "teacher": str(teacher_run)}
-    click.echo(f"distilling into a student at temperature {temperature}", err=True)
+    note(f"distilling into a student at temperature {temperature}")
     fit_and_save(student, data, corpus, max_words, seed, seed, splits, run_dir, epochs, batch_size, lr, patience,
                  {**identity, "model": student.config.to_dict(), "distillation": role},
                  step=DistillationStep(teacher.model, temperature), distillation=role)
@@ -487,8 +488,7 @@ def default_split(split: str | None, corpus: str) -> str:
     if split is not None:
         return split
     if is_record_file(corpus):
-        click.echo(f"note: measuring on all texts of {corpus} (--split all; pass --split test for its 10% test part)",
-                   err=True)
+        note(f"note: measuring on all texts of {corpus} (--split all; pass --split test for its 10% test part)")
         return "all"
     return "test"
 
@@ -638,8 +638,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
             raise AdvtextError(f"{', '.join(greedy_only)} steers the gradient search, which --threat oracle does not "
                                "run: drop it")
         if method != "greedy":
-            click.echo("note: --threat oracle runs greedy's query-only form (word importance by deletion, every "
-                       "dictionary candidate queried)", err=True)
+            note("note: --threat oracle runs greedy's query-only form (word importance by deletion, every "
+                 "dictionary candidate queried)")
         method = "greedy"
     if min_words and max_change is None:
         raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
@@ -708,7 +708,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
             return
         records = transfer_records(clf, goal, crafted)
         write_derived_records(out, measured, records)
-        click.echo(f"crafted on {substitute_run} (records: {substitute_file(out)}), measured on {run}", err=True)
+        note(f"crafted on {substitute_run} (records: {substitute_file(out)}), measured on {run}")
     else:
         records = attack_texts(clf, *chosen, goal, dictionary, settings, out, config, batch_size, corpus_words)
         if not world().main:  # rank 0 merged the records and speaks for all

@@ -64,6 +64,12 @@ def world() -> World:
                            "them") from None
 
 
+def note(message: str) -> None:
+    """An informational line on stderr, from rank 0 alone under torchrun (every rank would say the same)."""
+    if world().main:
+        print(message, file=sys.stderr, flush=True)
+
+
 def join(device: torch.device) -> World:
     """Join the process group of this world once (gloo on the CPU, nccl on CUDA); the world."""
     global _device

@@ -11,10 +11,10 @@ import torch
 from cli_helpers import comparable
 
 from advtext.goals import Misclassification, TargetedMisclassification
+from advtext.text import sign_search
 from advtext.text.attack import AttackSettings, SequenceAttack
 from advtext.text.dictionary import build_dictionary, stopword_mask
 from advtext.text.run_attack import adversarial_text, attack_texts, read_attack_file
-from advtext.text import sign_search
 from advtext.text.sign_search import sign_distance, sign_match
 from advtext.text.tokenizer import words
 

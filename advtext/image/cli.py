@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from advtext import strict_json
+from advtext.distributed import note
 from advtext.errors import AdvtextError
 
 
@@ -69,8 +70,7 @@ def train_image_run(architecture, hidden_size, train_size, val_size, epochs, bat
     seed_everything(seed)
     cfg = ImageModelConfig(architecture=architecture, hidden_size=hidden_size)
     clf = ImageClassifier(build_image_model(cfg).to(dev), dev)
-    click.echo(f"{what} {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}",
-               err=True)
+    note(f"{what} {architecture} on MNIST: {len(y)} train / {len(y_val)} validation images, device {dev}")
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     identity = {"model": cfg.to_dict(), "train_size": len(y), "val_size": val_size, "train": settings.__dict__,
@@ -141,7 +141,7 @@ def distill(temperature, teacher_run, **options):
             if shape:
                 raise AdvtextError(f"{teacher_run} is reused, and the student copies its model: drop "
                                    f"{', '.join(shape)}, or pass --overwrite to train a new teacher")
-            click.echo(f"reusing the teacher in {teacher_run}", err=True)
+            note(f"reusing the teacher in {teacher_run}")
         else:
             train_image_run(**{**options, "out": teacher_run}, step=TemperatureStep(temperature),
                             what=f"training the teacher (temperature {temperature}),",
@@ -285,8 +285,8 @@ def attack(run, method, eps, norm, steps, step_size, theta, gamma, saturation, s
                               saliency=saliency, cw_c=c_init, cw_kappa=kappa, cw_steps=cw_steps, cw_lr=cw_lr,
                               cw_search_steps=search_steps, seed=seed)
     dev = clf.device
-    click.echo(f"{method} on {run}: {len(y)} attacks, goal {'all other targets' if all_targets else goal}, "
-               f"device {dev}", err=True)
+    note(f"{method} on {run}: {len(y)} attacks, goal {'all other targets' if all_targets else goal}, "
+         f"device {dev}")
     records, summaries, examples = run_attack(clf.model, x.to(dev), y.to(dev), index,
                                               None if target is None else target.to(dev), settings)
     if not world().main:  # under torchrun rank 0 writes what every rank crafted

@@ -30,7 +30,8 @@ from advtext.goals import FAILED, SKIPPED, SUCCEEDED, Goal, logit_margin
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
 from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
-from advtext.text.sign_search import METHODS as SIGN_SEARCHES, sign_match, sign_match_candidates
+from advtext.text.sign_search import METHODS as SIGN_SEARCHES
+from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
 # (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,)
