@@ -30,11 +30,11 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
                     protect_stopwords: bool, pos: bool, polarity_guard: bool, min_similarity: float | None,
                     measure_similarity: bool, top_positions: int = 6, words_per_position: int = 1, verify: int = 6,
                     seed: int = 0, query_only: bool = False, objective: str = "log-probs",
-                    protect_punctuation: bool | None = None, sign_search: str | None = None):
+                    protect_punctuation: bool | None = None, sign_search: str | None = None, bf16: bool = False):
     """The settings of an attack, and their part of the configuration that a records file's header keeps: built
     the same way for this API and for ``advtext attack``. ``protect_punctuation`` None: on for greedy, off for
     papernot. ``sign_search`` (how papernot's search runs; None: the fastest for the device) leaves the records
-    as they are, so the header does not keep it."""
+    as they are, so the header does not keep it; ``bf16`` (bfloat16 autocast) changes them, so it does."""
     from advtext.text.attack import AttackSettings
     from advtext.text.dictionary import protects_punctuation
     from advtext.text.similarity import check_min_similarity
@@ -45,7 +45,7 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
                               measure_similarity=measure_similarity, top_positions=top_positions,
                               words_per_position=words_per_position, verify=verify, seed=seed, query_only=query_only,
-                              objective=objective, sign_search=sign_search)
+                              objective=objective, sign_search=sign_search, bf16=bf16)
     config = {"method": method, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
               "protect_stopwords": protect_stopwords,
               "protect_punctuation": protects_punctuation(method, protect_punctuation), "pos": pos,
@@ -53,7 +53,8 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
               "measure_similarity": measure_similarity, "seed": seed,
               **({"top_positions": top_positions, "words_per_position": words_per_position, "verify": verify}
                  if method == "greedy" and not query_only else {}),
-              **({"objective": objective} if objective != "log-probs" else {})}
+              **({"objective": objective} if objective != "log-probs" else {}),
+              **({"bf16": True} if bf16 else {})}
     return settings, config
 
 

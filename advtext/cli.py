@@ -585,6 +585,10 @@ def export(run, out, overwrite):
               help="how papernot's search over the dictionary runs: numba (CPU), triton (CUDA GPU), blocked (tensor "
                    "operations, any device); every one gives the same records [default: numba on the CPU, triton on "
                    "a GPU]")
+@click.option("--bf16", is_flag=True,
+              help="run the attack's forward and backward passes in bfloat16 autocast (faster on recent GPUs); the "
+                   "embeddings and the sign search stay float32, and every adversarial text is classified again in "
+                   "float32, whose verdict alone counts")
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
@@ -596,7 +600,7 @@ def export(run, out, overwrite):
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, protect_punctuation,
            pos_agreement, polarity_guard, min_similarity, measure_similarity, top_positions, words_per_position, verify,
-           objective, sign_search, threat_spec, batch_size, device, out):
+           objective, sign_search, bf16, threat_spec, batch_size, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.api import attack_dictionary, attack_settings
@@ -680,7 +684,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         protect_stopwords=protect_stopwords, pos=pos_agreement, polarity_guard=polarity_guard,
         min_similarity=min_similarity, measure_similarity=measure_similarity, top_positions=top_positions,
         words_per_position=words_per_position, verify=verify, seed=seed, query_only=threat == "oracle",
-        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search)
+        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct, "goal": goal_spec, **prepared,
               **({"threat": threat_spec} if threat != "white-box" else {})}

@@ -182,6 +182,22 @@ def test_every_sign_search_gives_the_same_papernot_records(sample, tmp_path):
     assert tuple(next(p for p in attack.params if p.name == "sign_search").type.choices) == sign_search.METHODS
 
 
+def test_bf16_attacks_are_judged_in_float32(sample, tmp_path):
+    """Under bfloat16 autocast the attack still succeeds on most texts, mostly with the same changes as in float32,
+    and every record's final probabilities are float32's (each adversarial text classified again)."""
+    clf, texts, labels = sample
+    runs = {bf16: run_attack(clf, texts[:40], labels[:40], tmp_path / f"{bf16}.jsonl", bf16=bf16)
+            for bf16 in (False, True)}
+    half = runs[True]
+    assert read_attack_file(tmp_path / "True.jsonl")[0]["bf16"] is True
+    attacked = [r for r in half if r["status"] != "skipped"]
+    assert sum(r["status"] == "succeeded" for r in attacked) >= 0.9 * len(attacked)
+    assert sum(a["changes"] == b["changes"] for a, b in zip(runs[False], half)) >= 0.5 * len(half)
+    again = clf.predict_proba([r["adversarial"] for r in half])
+    for r, probs in zip(half, again.tolist()):
+        assert r["probs_after"] == pytest.approx(probs, abs=1e-4)
+
+
 def test_greedy_step_with_rows_that_have_no_candidate_left(sample):
     """More than one verification group (256 candidates) with short rows whose positions are all closed:
     their empty candidate slots once reached the LSTM as positions past the row's end and crashed it."""

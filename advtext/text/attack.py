@@ -50,7 +50,10 @@ class AttackSettings:
     ``advtext.text.query_attack``). ``objective``: what the attack climbs, ``log-probs`` (the goal's
     log-probability objective) or ``logits`` (Carlini & Wagner's margin on the logits, which a distilled
     model's saturated softmax cannot flatten). ``sign_search``: how papernot's search runs (one of
-    ``sign_search.METHODS``; None: the fastest for the device); every choice gives the same records."""
+    ``sign_search.METHODS``; None: the fastest for the device); every choice gives the same records.
+    ``bf16``: the model's forward and backward passes run under bfloat16 autocast (the embedding table, the
+    sign search and the goal's objective stay float32); the caller classifies each adversarial text again in
+    float32, and only that verdict counts."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -64,6 +67,7 @@ class AttackSettings:
     query_only: bool = False
     objective: str = "log-probs"
     sign_search: str | None = None
+    bf16: bool = False
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -311,6 +315,11 @@ class SequenceAttack:
             ) -> list[Outcome]:
         """Attack a batch of id sequences (already truncated) with their labels and stable keys; ``accept``
         (rows of this batch, candidate ids, changed positions) may refuse candidate texts."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
+            return self._run(rows, labels, keys, accept)
+
+    def _run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None
+             ) -> list[Outcome]:
         n = len(rows)
         original = pad_ids(rows, self.device)
         ids = original.clone()
