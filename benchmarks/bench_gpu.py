@@ -1,17 +1,18 @@
 """The GPU path, measured: text attack, JSMA and a harden epoch on a CUDA device, beside the same work
 on that machine's CPU.
 
-    python benchmarks/bench_gpu.py [--reviews 2400] [--jsma-samples 100]
+    python benchmarks/bench_gpu.py [--reviews 2400] [--jsma-samples 100] [--only attack|nccl|jsma|epochs ...]
 
 Needs a CUDA build of torch and a GPU (`make setup GPU=1`), the IMDB LSTM of benchmarks/bench_attack.py
 (runs/bench/row0) and the MNIST CNN of benchmarks/bench_image.py (runs/mnist-cnn); torchattacks, if
 importable, for the JSMA comparison. Rows:
 1. Papernot's faithful attack (whole vocabulary, sign search over every word) on IMDB test reviews of
-   at most 100 words: batched on the GPU, one review at a time on the GPU (the unbatched loop), and
-   batched on the CPU of the same machine. Throughput = reviews / attack seconds (loading excluded).
+   at most 100 words: batched on the GPU (the Triton search; also the blocked tensor search, and --bf16),
+   one review at a time on the GPU (the unbatched loop), and batched on the CPU of the same machine.
+   Throughput = reviews / attack seconds (loading excluded).
 2. JSMA on the MNIST CNN, the paper's settings, advtext batched against torchattacks, same samples.
 3. One epoch of the IMDB LSTM trained clean and one hardened (discrete, WordNet, online greedy).
-Writes benchmarks/results/gpu.md.
+Writes benchmarks/results/gpu.md (a run of some parts only: gpu-PARTS.md).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from advtext.text.run_attack import read_attack_file  # noqa: E402
 IMDB_RUN = ROOT / "runs" / "bench" / "row0"
 CNN_RUN = ROOT / "runs" / "mnist-cnn"
 WORK = ROOT / "runs" / "bench-gpu"
+PARTS = ["attack", "nccl", "jsma", "epochs"]
 
 
 def advtext(*args: str) -> float:
@@ -50,12 +52,12 @@ def advtext(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def papernot_row(name: str, n: int, batch_size: int, device: str) -> str:
-    out = WORK / f"papernot-{device}-{batch_size}.jsonl"
+def papernot_row(name: str, n: int, batch_size: int, device: str, *options: str) -> str:
+    out = WORK / f"papernot-{device}-{batch_size}{''.join(options).replace('--', '-')}.jsonl"
     out.unlink(missing_ok=True)
     advtext("attack", str(IMDB_RUN), "--corpus", "imdb", "--split", "test", "--max-words", "100", "--n", str(n),
             "--method", "papernot", "--dictionary", "vocab", "--no-similarity", "--batch-size", str(batch_size),
-            "--device", device, "--out", str(out))
+            "--device", device, "--out", str(out), *options)
     records = read_attack_file(out)[1]
     s = attack_summary(records)
     seconds = sum(r["seconds"] for r in records)
@@ -126,36 +128,48 @@ def main() -> None:
     ap.add_argument("--reviews", type=int, default=2400, help="IMDB test reviews of <= 100 words (2,412 exist)")
     ap.add_argument("--unbatched", type=int, default=50, help="reviews attacked one at a time")
     ap.add_argument("--jsma-samples", type=int, default=100, help="MNIST samples (x 9 targets)")
+    ap.add_argument("--only", choices=PARTS, action="append",
+                    help="run only these parts (repeatable; default: all), to fit a device's time limit")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU visible to this torch: run on a GPU machine after `make setup GPU=1`")
+    parts = args.only or PARTS
     WORK.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(0)
-    lines = [f"GPU: {gpu}; torch {torch.__version__}; CPU threads of the same machine: {torch.get_num_threads()}.",
-             "", "| attack | device | reviews | batch | success | words changed | attack seconds | reviews/s |",
-             "|---|---|---|---|---|---|---|---|",
-             papernot_row(f"GPU ({gpu}), the default batch", args.reviews, 1024, "cuda"),
-             papernot_row(f"GPU ({gpu}), every review in one batch", args.reviews, args.reviews, "cuda"),
-             papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda"),
-             papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu")]
-    print("\n".join(lines[-4:]), flush=True)
-    lines += ["", nccl_check(300)]
-    print(lines[-1], flush=True)
-    lines += ["", "| attack (MNIST CNN, source-target grid) | attacks | success | seconds | attacks/s |",
-              "|---|---|---|---|---|", *jsma_rows(args.jsma_samples)]
-    print("\n".join(lines[-2:]), flush=True)
-    clean, hardened = WORK / "imdb-clean", WORK / "imdb-hardened"
-    advtext("train", "--corpus", "imdb", "--max-len", "100", "--epochs", "1", "--device", "cuda", "--overwrite",
-            "--out", str(clean))
-    advtext("harden", "--corpus", "imdb", "--from", str(clean), "--epochs", "1", "--device", "cuda", "--overwrite",
-            "--out", str(hardened))
-    c, h = epoch_seconds(clean), epoch_seconds(hardened)
-    lines += ["", "| IMDB LSTM (max 100 words), one epoch on the GPU | seconds |", "|---|---|",
-              f"| clean training | {c:.1f} |",
-              f"| adversarial training (discrete, WordNet, online greedy, 2 rounds) | {h:.1f} ({h / c:.1f}x clean) |"]
+    lines = [f"GPU: {gpu}; torch {torch.__version__}; CPU threads of the same machine: {torch.get_num_threads()}."]
+    if "attack" in parts:
+        lines += ["", "| attack | device | reviews | batch | success | words changed | attack seconds | reviews/s |",
+                  "|---|---|---|---|---|---|---|---|",
+                  papernot_row(f"GPU ({gpu}), the default batch", args.reviews, 1024, "cuda"),
+                  papernot_row(f"GPU ({gpu}), every review in one batch", args.reviews, args.reviews, "cuda"),
+                  papernot_row(f"GPU ({gpu}), the default batch, the blocked tensor search", args.reviews, 1024,
+                               "cuda", "--sign-search", "blocked"),
+                  papernot_row(f"GPU ({gpu}), the default batch, --bf16", args.reviews, 1024, "cuda", "--bf16"),
+                  papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda"),
+                  papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu")]
+        print("\n".join(lines[-6:]), flush=True)
+    if "nccl" in parts:
+        lines += ["", nccl_check(300)]
+        print(lines[-1], flush=True)
+    if "jsma" in parts:
+        lines += ["", "| attack (MNIST CNN, source-target grid) | attacks | success | seconds | attacks/s |",
+                  "|---|---|---|---|---|", *jsma_rows(args.jsma_samples)]
+        print("\n".join(lines[-2:]), flush=True)
+    if "epochs" in parts:
+        clean, hardened = WORK / "imdb-clean", WORK / "imdb-hardened"
+        advtext("train", "--corpus", "imdb", "--max-len", "100", "--epochs", "1", "--device", "cuda", "--overwrite",
+                "--out", str(clean))
+        advtext("harden", "--corpus", "imdb", "--from", str(clean), "--epochs", "1", "--device", "cuda",
+                "--overwrite", "--out", str(hardened))
+        c, h = epoch_seconds(clean), epoch_seconds(hardened)
+        lines += ["", "| IMDB LSTM (max 100 words), one epoch on the GPU | seconds |", "|---|---|",
+                  f"| clean training | {c:.1f} |",
+                  "| adversarial training (discrete, WordNet, online greedy, 2 rounds) | "
+                  f"{h:.1f} ({h / c:.1f}x clean) |"]
     table = "\n".join(lines)
     print(table)
-    (ROOT / "benchmarks" / "results" / "gpu.md").write_text(table + "\n")
+    name = "gpu.md" if parts == PARTS else f"gpu-{'-'.join(parts)}.md"  # a partial run keeps the full table
+    (ROOT / "benchmarks" / "results" / name).write_text(table + "\n")
 
 
 if __name__ == "__main__":
