@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,27 @@ def test_torchrun_records_equal_one_process_and_resume(small_clf, tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         assert without_seconds(resumed) == without_seconds(single)
         assert "resuming" in done.stderr or ranks
+
+
+def test_two_nodes_by_c10d_rendezvous_equal_one_process(small_clf, tmp_path):
+    """The README's many-node command, as two nodes of one process each on this machine: two torchrun launchers
+    meet at a c10d endpoint and share the output folder; the merged records equal one process's."""
+    run, _ = small_clf
+    args = ["attack", run, *ATTACK, "--limit", "30", "--batch-size", "8"]
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"localhost:{port}", "-m", "advtext",
+                               *map(str, args), "--out", str(tmp_path / "nodes.jsonl")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
+             for _ in range(2)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outputs]
+    done = one_process(*args, "--out", tmp_path / "one.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert without_seconds(tmp_path / "nodes.jsonl") == without_seconds(tmp_path / "one.jsonl")
+    assert sum(out.count("records:") for out, _ in outputs) == 1  # the node holding rank 0 speaks for all
 
 
 def test_torchrun_with_more_ranks_than_texts_and_a_foreign_part(small_clf, tmp_path):
