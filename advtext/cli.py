@@ -233,36 +233,6 @@ def training_splits(data, corpus: str, max_words: int | None, seed: int) -> tupl
     return train_texts, train_labels, val_texts, val_labels, num_classes
 
 
-def new_text_classifier(train_texts, num_classes: int, dev, architecture, max_len, vocab_size, min_freq, embed_dim,
-                        hidden_size, layers, bidirectional, pooling, dropout, glove, seed):
-    """A freshly initialised classifier with a vocabulary built from ``train_texts``."""
-    from advtext.text.classifier import TextClassifier
-    from advtext.text.embeddings import GLOVE_DIM, glove_matrix
-    from advtext.text.models import ModelConfig, build_model
-    from advtext.text.tokenizer import Vocabulary
-    from advtext.training import seed_everything
-
-    if glove and embed_dim not in (None, GLOVE_DIM):
-        raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
-    seed_everything(seed)
-    if architecture == "minilm":  # a pre-trained transformer: its own architecture, every word through its pieces
-        vocab = Vocabulary.build(train_texts, max_len=max_len)
-        model = build_model(ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes),
-                            vocab, pretrained=True)
-        model.cfg.embed_dim, model.cfg.hidden_size = model.hf.config.hidden_size, model.hf.config.hidden_size
-        return TextClassifier(model.to(dev), vocab, max_len, dev)
-    vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
-    cfg = ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes,
-                      embed_dim=embed_dim or (GLOVE_DIM if glove else 128), hidden_size=hidden_size,
-                      num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=dropout)
-    model = build_model(cfg, vocab)
-    if glove:
-        matrix, found = glove_matrix(vocab)
-        model.embedding.weight.data[found] = matrix[found]
-        note(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised")
-    return TextClassifier(model.to(dev), vocab, max_len, dev)
-
-
 def fit_and_save(clf, data, corpus: str, max_words: int | None, seed: int, split_seed: int, splits: tuple,
                  run_dir: Path, epochs, batch_size, lr, patience, identity: dict, step=None, epoch_start=None,
                  **info) -> None:
@@ -307,6 +277,7 @@ def train(corpus, text_column, label_column, empty, max_words, seed, architectur
     """Train a sentiment classifier and write it (weights, config, vocabulary, report) to --out."""
     from advtext.checkpoint import check_run_dir
     from advtext.engine import select_device
+    from advtext.text.train import new_text_classifier
 
     check_transformer_options(architecture)
     run_dir = check_run_dir(out, overwrite)
@@ -365,6 +336,7 @@ def harden(corpus, text_column, label_column, empty, max_words, seed, from_run, 
     from advtext.text import heldout
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import build_dictionary
+    from advtext.text.train import new_text_classifier
 
     settings = HardenSettings(method=harden_method, alpha=alpha, epsilon=epsilon, steps=steps, schedule=schedule,
                               attack=attack_method, dictionary=dictionary_spec, protect_stopwords=protect_stopwords,
@@ -430,6 +402,7 @@ def distill(corpus, text_column, label_column, empty, max_words, seed, temperatu
     from advtext.engine import select_device
     from advtext.text.classifier import TextClassifier
     from advtext.text.models import ModelConfig, build_model
+    from advtext.text.train import new_text_classifier
     from advtext.training import seed_everything
 
     check_temperature(temperature)

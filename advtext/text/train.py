@@ -8,8 +8,41 @@ from pathlib import Path
 
 import torch
 
+from advtext.distributed import note
+from advtext.errors import AdvtextError
 from advtext.text.classifier import TextClassifier, pad_ids
+from advtext.text.models import ModelConfig, build_model
+from advtext.text.tokenizer import Vocabulary
 from advtext.training import TrainSettings, TrainStep, accuracy, fit, seed_everything
+
+
+def new_text_classifier(train_texts: Sequence[str], num_classes: int, dev: torch.device, architecture: str = "lstm",
+                        max_len: int | None = None, vocab_size: int | None = None, min_freq: int = 1,
+                        embed_dim: int | None = None, hidden_size: int = 128, layers: int = 1,
+                        bidirectional: bool = False, pooling: str = "mean", dropout: float = 0.0, glove: bool = False,
+                        seed: int = 0) -> TextClassifier:
+    """A freshly initialised classifier (seeded by ``seed``) with a vocabulary built from ``train_texts``."""
+    from advtext.text.embeddings import GLOVE_DIM, glove_matrix
+
+    if glove and embed_dim not in (None, GLOVE_DIM):
+        raise AdvtextError(f"--glove gives {GLOVE_DIM}-dimensional embeddings: drop --embed-dim or set it to 50")
+    seed_everything(seed)
+    if architecture == "minilm":  # a pre-trained transformer: its own architecture, every word through its pieces
+        vocab = Vocabulary.build(train_texts, max_len=max_len)
+        model = build_model(ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes),
+                            vocab, pretrained=True)
+        model.cfg.embed_dim, model.cfg.hidden_size = model.hf.config.hidden_size, model.hf.config.hidden_size
+        return TextClassifier(model.to(dev), vocab, max_len, dev)
+    vocab = Vocabulary.build(train_texts, max_size=vocab_size, min_freq=min_freq, max_len=max_len)
+    cfg = ModelConfig(architecture=architecture, vocab_size=len(vocab), num_classes=num_classes,
+                      embed_dim=embed_dim or (GLOVE_DIM if glove else 128), hidden_size=hidden_size,
+                      num_layers=layers, bidirectional=bidirectional, pooling=pooling, dropout=dropout)
+    model = build_model(cfg, vocab)
+    if glove:
+        matrix, found = glove_matrix(vocab)
+        model.embedding.weight.data[found] = matrix[found]
+        note(f"GloVe: {int(found.sum())}/{len(vocab)} vocabulary words initialised")
+    return TextClassifier(model.to(dev), vocab, max_len, dev)
 
 
 def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -24,11 +24,9 @@ from advtext.goals import Goal
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 from advtext.text.classifier import TextClassifier
 from advtext.text.heldout import texts_fingerprint
-from advtext.text.models import ModelConfig, build_model
 from advtext.text.run_attack import rounded_probs
-from advtext.text.tokenizer import Vocabulary
-from advtext.text.train import fit_text
-from advtext.training import TrainSettings, accuracy, seed_everything
+from advtext.text.train import fit_text, new_text_classifier
+from advtext.training import TrainSettings, accuracy
 
 TRANSFER_QUERIES = 2
 
@@ -79,11 +77,8 @@ def substitute_from_samples(target: TextClassifier, pool: Sequence[str], n: int,
         raise AdvtextError(f"the target labelled all {n} texts as one class: a substitute cannot learn from that; "
                            "ask for more texts (samples:N)")
     cut = max(1, n // 10)
-    vocab = Vocabulary.build(texts[cut:], max_len=target.max_len)
-    seed_everything(seed)
-    substitute = TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), num_classes=target.num_classes)),
-                                vocab, target.max_len or 100, target.device)
-    substitute.model.to(target.device)
+    substitute = new_text_classifier(texts[cut:], target.num_classes, target.device, max_len=target.max_len or 100,
+                                     seed=seed)
     log(f"training an LSTM substitute on {n - cut} texts the target labelled ({cut} to stop early)")
     fit_text(substitute, texts[cut:], labels[cut:], texts[:cut], labels[:cut], TrainSettings(seed=seed), log,
              progress_file=None)
