@@ -80,11 +80,12 @@ def run_corpus(clf, corpus: str, text_column: str, label_column: str, empty: str
     return open_corpus(corpus, text_column, label_column, empty, split_seed(clf.info))
 
 
-def words_of_corpus(data) -> frozenset[str]:
-    """The words of every text of every split: substitutes outside them are counted in the quality figures."""
-    from advtext.text.quality import corpus_vocabulary
+def words_of_corpus(data):
+    """The words of every text of every split (gathered on first use): substitutes outside them are counted in
+    the quality figures."""
+    from advtext.text.quality import CorpusWords
 
-    return corpus_vocabulary(t for split in data.values() for t in split["text"])
+    return CorpusWords(t for split in data.values() for t in split["text"])
 
 
 def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
@@ -584,7 +585,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import parse_dictionary_spec
     from advtext.text.heldout import split_seed, texts_fingerprint
-    from advtext.text.quality import corpus_vocabulary
+    from advtext.text.quality import CorpusWords
     from advtext.text.query_attack import whole_vocabulary_refused
     from advtext.text.run_attack import attack_texts, check_out_file, write_derived_records
     from advtext.text.sign_search import check_method as check_sign_search
@@ -637,7 +638,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))
         source = {"input": str(input_file.resolve()), "split": None}
-        corpus_words = corpus_vocabulary(texts)
+        corpus_words = CorpusWords(texts)
     else:
         data = run_corpus(clf, corpus, text_column, label_column, empty)
         texts, labels, keys = split_texts(data, split, max_words, corpus, with_index=True)

@@ -12,6 +12,7 @@ from cli_helpers import run_cli
 from advtext.text.corpora import load_corpus
 from advtext.text.dictionary import build_dictionary
 from advtext.text.polarity import breaks_polarity, valence, vocabulary_valence
+from advtext.text.quality import CorpusWords
 from advtext.text.tokenizer import words
 
 
@@ -151,3 +152,18 @@ def test_no_similarity_skips_the_measure_and_cannot_hold_a_threshold(cli, small_
     assert code == 0 and json.loads(stdout)["quality"]["mean_similarity"] is None
     one_line_error(*cli("attack", run, "--corpus", "rotten-tomatoes", "--no-similarity", "--min-similarity", "0.8",
                         "--out", tmp_path / "b.jsonl")[::2], "drop --no-similarity")
+
+
+def test_corpus_words_are_gathered_on_the_first_question_only():
+    """A resumed attack with nothing left asks nothing, and so never tokenises the corpus."""
+    read = []
+
+    def texts():
+        for t in ["A fine film.", "Dull, LONG and loud"]:
+            read.append(t)
+            yield t
+
+    corpus = CorpusWords(texts())
+    assert read == []
+    assert "long" in corpus and "fine" in corpus and "film." not in corpus and "boring" not in corpus
+    assert len(read) == 2

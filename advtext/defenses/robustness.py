@@ -10,7 +10,7 @@ kept when a records folder is given, so that a rerun resumes and the figures can
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +156,7 @@ class DictionaryCache:
 
 def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[str], labels: Sequence[int],
                keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int,
-               dictionaries: DictionaryCache | None = None, corpus_words: frozenset[str] | None = None) -> list[dict]:
+               dictionaries: DictionaryCache | None = None, corpus_words: Container[str] | None = None) -> list[dict]:
     """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     query_only = spec.method == QUERY_ONLY
@@ -178,7 +178,7 @@ def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequen
                        texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], source: dict, seed: int,
                        records_dir: Path, batch_size: int = 128,
                        transfer_from: tuple[str, TextClassifier] | None = None,
-                       corpus_words: frozenset[str] | None = None) -> dict:
+                       corpus_words: Container[str] | None = None) -> dict:
     """Per run: clean accuracy, per attack its figures, and (with ``transfer_from``) the accuracy on the
     adversarial texts crafted by each attack against that other run."""
     check_same_classes([*runs, *([transfer_from] if transfer_from else [])], labels)

@@ -12,7 +12,7 @@ on (a few words used again and again are usually label words).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from advtext.text.polarity import breaks_polarity
 from advtext.text.tokenizer import is_number, is_punctuation, words
@@ -20,12 +20,22 @@ from advtext.text.tokenizer import is_number, is_punctuation, words
 TOP_SUBSTITUTES = 5
 
 
-def corpus_vocabulary(texts: Iterable[str]) -> frozenset[str]:
-    """The (lower-cased) words that ``texts`` use: a substitute outside them is a word the corpus never has."""
-    return frozenset(w for t in texts for w in words(t))
+class CorpusWords(Container[str]):
+    """The (lower-cased) words that ``texts`` use: a substitute outside them is a word the corpus never has.
+    Gathered on the first question (tokenising 50,000 reviews takes seconds), so a resumed attack with
+    nothing left to do never pays for it."""
+
+    def __init__(self, texts: Iterable[str]):
+        self._texts, self._words = texts, None
+
+    def __contains__(self, word: object) -> bool:
+        if self._words is None:
+            self._words = frozenset(w for t in self._texts for w in words(t))
+            self._texts = None
+        return word in self._words
 
 
-def change_figures(changes: list[dict], corpus_words: frozenset[str] | None = None) -> dict:
+def change_figures(changes: list[dict], corpus_words: Container[str] | None = None) -> dict:
     """Per text: how many of its changes break polarity, touch punctuation, bring in a number, or bring in a
     word outside ``corpus_words`` (None when no corpus vocabulary was given)."""
     return {"polarity_breaks": sum(breaks_polarity(c["old"], c["new"]) for c in changes),

@@ -14,7 +14,7 @@ import fcntl
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def rewrite(text: str, changes: list[dict], show: Callable[[str], str] = str) ->
 
 def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int], keys: Sequence[int],
                  goal: Goal, dictionary: Dictionary, settings: AttackSettings, out: Path, config: dict,
-                 batch_size: int = 128, corpus_words: frozenset[str] | None = None) -> list[dict]:
+                 batch_size: int = 128, corpus_words: Container[str] | None = None) -> list[dict]:
     """Attack every text not yet in ``out``, record it, and return the records of ``keys`` in their order;
     ``corpus_words``: the words of the corpus, for the records' count of substitutes outside it.
 
@@ -182,7 +182,7 @@ def batch_plan(texts: Sequence[str], max_len: int | None, batch_size: int) -> li
 
 def _attack_file(path: Path, batches: list[list[int]], *, clf: TextClassifier, texts: Sequence[str],
                  labels: Sequence[int], keys: Sequence[int], goal: Goal, dictionary: Dictionary,
-                 settings: AttackSettings, config: dict, corpus_words: frozenset[str] | None) -> None:
+                 settings: AttackSettings, config: dict, corpus_words: Container[str] | None) -> None:
     """Attack the texts of ``batches`` that ``path`` does not hold yet, appending their records to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
@@ -294,7 +294,7 @@ def _check_same_configuration(out: Path, previous: dict | None, config: dict) ->
 
 def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, settings: AttackSettings,
                  texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], batches: list[list[int]],
-                 records: list[dict], corpus_words: frozenset[str] | None) -> None:
+                 records: list[dict], corpus_words: Container[str] | None) -> None:
     """Attack the ``batches`` (indices) one by one, appending each record to ``f`` and ``records``."""
     attack = (QueryAttack if settings.query_only else SequenceAttack)(clf.model, goal, dictionary, settings)
     with progress_bar(sum(map(len, batches)), f"attack ({settings.method}"
@@ -312,7 +312,7 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
 
 
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
-                  keys: list[int], corpus_words: frozenset[str] | None) -> list[dict]:
+                  keys: list[int], corpus_words: Container[str] | None) -> list[dict]:
     start = time.perf_counter()
     all_tokens = [tokenize(t) for t in texts]
     tokens = [toks[: clf.max_len] for toks in all_tokens]
