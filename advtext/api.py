@@ -72,14 +72,15 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
            goal: str = "untargeted", dictionary: str = "vocab", max_change: float | None = None, min_words: int = 0,
            protect_stopwords: bool = False, protect_punctuation: bool | None = None, polarity_guard: bool = False,
            min_similarity: float | None = None, measure_similarity: bool = False, query_only: bool = False,
-           objective: str = "log-probs", seed: int = 0, batch_size: int = 128,
-           out: str | Path | None = None) -> list[dict]:
+           objective: str = "log-probs", seed: int = 0, batch_size: int = 128, sign_search: str | None = None,
+           bf16: bool = False, out: str | Path | None = None) -> list[dict]:
     """Attack ``texts`` (labels: the model's own predictions when not given) and return one record per text, in
     the order given. ``protect_punctuation`` None: on for greedy, off for papernot. ``query_only`` runs greedy's
-    query-only form (``--threat oracle``); ``out`` keeps the records in a JSONL file (resumed when it exists),
-    else they live in a temporary one."""
+    query-only form (``--threat oracle``); ``sign_search`` and ``bf16`` as ``advtext attack``'s options;
+    ``out`` keeps the records in a JSONL file (resumed when it exists), else they live in a temporary one."""
     from advtext.distributed import world
     from advtext.goals import parse_goal
+    from advtext.text.attack import refuse_unused_sign_search
     from advtext.text.classifier import check_labels_fit
     from advtext.text.heldout import texts_fingerprint
     from advtext.text.run_attack import attack_texts
@@ -99,8 +100,9 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
         method="greedy" if query_only else method, dictionary=dictionary, max_change=max_change, min_words=min_words,
         protect_stopwords=protect_stopwords, pos=False, polarity_guard=polarity_guard, min_similarity=min_similarity,
         measure_similarity=measure_similarity or min_similarity is not None, seed=seed, query_only=query_only,
-        objective=objective, protect_punctuation=protect_punctuation)
+        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16)
     built = attack_dictionary(clf, texts, prepared)
+    refuse_unused_sign_search(settings, built)
     config = {"run": clf.info.get("source"), "weights_sha256": clf.fingerprint, "input": "python",
               "texts_sha256": texts_fingerprint(texts, labels), "n": len(texts), "goal": goal, **prepared,
               **({"threat": "oracle"} if query_only else {})}

@@ -560,9 +560,9 @@ def export(run, out, overwrite):
                    "operations, any device); every one gives the same records [default: numba on the CPU, triton on "
                    "a GPU]")
 @click.option("--bf16", is_flag=True,
-              help="run the attack's forward and backward passes in bfloat16 autocast (faster on recent GPUs); the "
-                   "embeddings and the sign search stay float32, and every adversarial text is classified again in "
-                   "float32, whose verdict alone counts")
+              help="run the attack's forward and backward passes after the first in bfloat16 autocast (faster on "
+                   "recent GPUs); the texts as given, the embeddings and the searches stay float32, and every "
+                   "adversarial text is classified again in float32, whose verdict alone counts")
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
@@ -582,13 +582,14 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.goals import parse_goal
     from advtext.metrics import attack_summary
     from advtext.report import print_attack_summary, print_examples
+    from advtext.text.attack import refuse_unused_sign_search
     from advtext.text.classifier import TextClassifier
     from advtext.text.dictionary import parse_dictionary_spec
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.quality import CorpusWords
     from advtext.text.query_attack import whole_vocabulary_refused
     from advtext.text.run_attack import attack_texts, check_out_file, write_derived_records
-    from advtext.text.sign_search import check_method as check_sign_search
+    from advtext.text.sign_search import check_method as check_sign_search_device
     from advtext.text.similarity import check_min_similarity
     from advtext.text.transfer import (
         check_substitute,
@@ -627,7 +628,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
                            "drop it")
     clf = TextClassifier.load(run, device)
     if sign_search is not None:
-        check_sign_search(sign_search, clf.device)
+        check_sign_search_device(sign_search, clf.device)
     batch_size = batch_size or attack_batch(clf.device)
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
@@ -673,6 +674,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
             barrier("rank 0 trained the substitute")
         substitute_run = str(substitute_run_dir(out))
     dictionary = attack_dictionary(attacker, [texts[i] for i in order], prepared)
+    refuse_unused_sign_search(settings, dictionary)
     chosen = ([texts[i] for i in order], [labels[i] for i in order], [keys[i] for i in order])
     if threat in ("transfer", "samples"):
         # a samples substitute is determined by the target, the draw and the seed, which the config holds

@@ -133,7 +133,7 @@ def main() -> None:
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU visible to this torch: run on a GPU machine after `make setup GPU=1`")
-    parts = args.only or PARTS
+    parts = [p for p in PARTS if p in (args.only or PARTS)]
     WORK.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(0)
     lines = [f"GPU: {gpu}; torch {torch.__version__}; CPU threads of the same machine: {torch.get_num_threads()}."]

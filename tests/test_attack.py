@@ -169,12 +169,15 @@ def test_batched_and_one_at_a_time_give_the_same_records(sample, tmp_path, metho
 
 def test_every_sign_search_gives_the_same_papernot_records(sample, tmp_path):
     """The numba kernel (the CPU's default) and the blocked tensor search, on a mixed batch, with the whole
-    vocabulary and with a word-class dictionary (one search per class of replaced word)."""
+    vocabulary and with its polarity guard (one search per class of replaced word, each with its own words)."""
     clf, texts, labels = sample
     mixed = [t if i % 3 else " ".join(texts[i : i + 4]) for i, t in enumerate(texts[:30])]
-    for dictionary in ("vocab", "wordnet"):
-        runs = [run_attack(clf, mixed, labels[:30], tmp_path / f"{dictionary}-{search}.jsonl", dictionary=dictionary,
-                           sign_search=search) for search in ("numba", "blocked")]
+    for guard in (False, True):
+        d = build_dictionary("vocab", clf.vocab, polarity_guard=guard)
+        assert (d.allowed_by_class is not None) == guard
+        runs = [attack_texts(clf, mixed, labels[:30], list(range(30)), Misclassification(), d,
+                             AttackSettings(sign_search=search), tmp_path / f"{guard}-{search}.jsonl",
+                             {"guard": guard}, 64) for search in ("numba", "blocked")]
         assert comparable(runs[0]) == comparable(runs[1])
         assert any(r["status"] == "succeeded" for r in runs[0])
     from advtext.cli import attack

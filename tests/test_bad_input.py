@@ -140,7 +140,7 @@ def test_attack_output_that_is_not_an_attack_file(cli, small_clf, tmp_path):
     one_line_error(*cli("stats", texts)[::2], "not JSON")
 
 
-def test_a_sign_search_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_path):
+def test_a_sign_search_or_bf16_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_path):
     run, _ = small_clf
     texts = tmp_path / "t.txt"
     texts.write_text("a fine film\n")
@@ -149,6 +149,10 @@ def test_a_sign_search_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_pa
                         "--out", out)[::2], "runs on a CUDA GPU", "numba or blocked")
     one_line_error(*cli("attack", run, "--input", texts, "--method", "greedy", "--sign-search", "blocked",
                         "--out", out)[::2], "--method greedy does not run", "drop it")
+    one_line_error(*cli("attack", run, "--input", texts, "--dictionary", "wordnet", "--sign-search", "blocked",
+                        "--out", out)[::2], "searched directly", "drop --sign-search")
+    one_line_error(*cli("attack", run, "--input", texts, "--dictionary", "wordnet", "--threat", "oracle", "--method",
+                        "greedy", "--bf16", "--out", out)[::2], "runs none", "drop --bf16")
     assert not out.exists()
 
 

@@ -51,9 +51,10 @@ class AttackSettings:
     log-probability objective) or ``logits`` (Carlini & Wagner's margin on the logits, which a distilled
     model's saturated softmax cannot flatten). ``sign_search``: how papernot's search runs (one of
     ``sign_search.METHODS``; None: the fastest for the device); every choice gives the same records.
-    ``bf16``: the model's forward and backward passes run under bfloat16 autocast (the embedding table, the
-    sign search and the goal's objective stay float32); the caller classifies each adversarial text again in
-    float32, and only that verdict counts."""
+    ``bf16``: the model's forward and backward passes after the first run under bfloat16 autocast (the first,
+    on the texts as given, the embedding table, the sign search, greedy's first-order scores and the goal's
+    objective stay float32); the caller classifies each adversarial text again in float32, and only that
+    verdict counts. Gradient attacks only."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -74,9 +75,19 @@ class AttackSettings:
             raise AdvtextError(f"unknown objective {self.objective!r}: use {' or '.join(OBJECTIVES)}")
         if self.sign_search not in (None, *SIGN_SEARCHES):
             raise AdvtextError(f"unknown sign search {self.sign_search!r}: use {', '.join(SIGN_SEARCHES)}")
+        if self.bf16 and self.query_only:
+            raise AdvtextError("bf16 speeds up a gradient attack's passes, and the query-only attack (--threat oracle) "
+                               "runs none: drop --bf16")
 
 
 OBJECTIVES = ("log-probs", "logits")
+
+
+def refuse_unused_sign_search(settings: AttackSettings, dictionary: Dictionary) -> None:
+    """Refuse a ``sign_search`` that would not be used: a synonym dictionary's short lists are searched directly."""
+    if settings.sign_search is not None and dictionary.candidates is not None:
+        raise AdvtextError("--sign-search picks how the search over the whole vocabulary runs, and a synonym "
+                           "dictionary's short lists are searched directly: drop --sign-search")
 
 
 def goal_objective(goal: Goal, logits: torch.Tensor, labels: torch.Tensor, objective: str) -> torch.Tensor:
@@ -163,6 +174,7 @@ class SequenceAttack:
     def __init__(self, model: torch.nn.Module, goal: Goal, dictionary: Dictionary, settings: AttackSettings):
         if settings.method not in METHODS:
             raise AdvtextError(f"unknown attack method {settings.method!r}: use one of {', '.join(METHODS)}")
+        refuse_unused_sign_search(settings, dictionary)
         self.model, self.goal, self.settings = model, goal, settings
         self.table = model.embedding.weight.detach()
         if len(dictionary.allowed) != len(self.table):
@@ -247,7 +259,8 @@ class SequenceAttack:
         if self.dictionary.candidates is None:
             # one product with the allowed words only; the constant e_x . g is subtracted after the top-k,
             # and one spare is kept in case the current word itself ranks among the best
-            scores = g @ self.allowed_table_t
+            with torch.autocast(ids.device.type, enabled=False):  # the first-order scores stay float32
+                scores = g @ self.allowed_table_t
             if self.allowed_by_class is not None:  # the pair constraint of each replaced word's class
                 scores = scores.masked_fill(~self.allowed_by_class[self.dictionary.word_class[current]], -float("inf"))
             scores, index = scores.topk(min(k + 1, self.allowed_ids.numel()), dim=2)
@@ -315,11 +328,6 @@ class SequenceAttack:
             ) -> list[Outcome]:
         """Attack a batch of id sequences (already truncated) with their labels and stable keys; ``accept``
         (rows of this batch, candidate ids, changed positions) may refuse candidate texts."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
-            return self._run(rows, labels, keys, accept)
-
-    def _run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None
-             ) -> list[Outcome]:
         n = len(rows)
         original = pad_ids(rows, self.device)
         ids = original.clone()
@@ -344,11 +352,15 @@ class SequenceAttack:
             ending[~applies] = GOAL_NOT_APPLICABLE
         active = torch.arange(n, device=dev)[applies]
         first = True
-        with attack_mode(self.model):
+        half = self.settings.bf16
+        # under bf16 the first pass (the texts as given: probabilities before, goals that already hold) stays float32
+        with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half):
             while len(active):
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
-                log_probs, grad, hidden, keep = self._log_probs_and_grad(ids[active], y[active], ~(spent | stuck))
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half and not first):
+                    log_probs, grad, hidden, keep = self._log_probs_and_grad(ids[active], y[active],
+                                                                             ~(spent | stuck))
                 forwards[active] += 1
                 backwards[active[keep]] += 1
                 probs = log_probs.exp()

@@ -10,9 +10,14 @@ in Triton's interpreter (how the tests check it).
 
 from __future__ import annotations
 
+import subprocess
+from contextlib import nullcontext
+
 import torch
 import triton
 import triton.language as tl
+
+from advtext.errors import AdvtextError
 
 
 @triton.jit
@@ -30,12 +35,15 @@ def _scan(table_t, x_t, s_t, current, allowed, out_dist, out_id, n, vocab, dim, 
         w = start + tl.arange(0, WORDS)
         w_ok = w < hi
         d = tl.full((QUERIES, WORDS), 0.0, tl.float32)
-        for k in range(dim):
-            x = tl.load(x_t + k * n + q, mask=q_ok, other=0.0)
-            s = tl.load(s_t + k * n + q, mask=q_ok, other=0.0)
-            e = tl.load(table_t + k * vocab + w, mask=w_ok, other=0.0)
+        # pointers step one dimension (row) at a time: 64-bit arithmetic, no offset k * vocab to overflow
+        x_row, s_row, e_row = x_t + q, s_t + q, table_t + w
+        for _ in range(dim):
+            x = tl.load(x_row, mask=q_ok, other=0.0)
+            s = tl.load(s_row, mask=q_ok, other=0.0)
+            e = tl.load(e_row, mask=w_ok, other=0.0)
             sign = (e[None, :] > x[:, None]).to(tl.float32) - (e[None, :] < x[:, None]).to(tl.float32)
             d += tl.abs(sign - s[:, None])
+            x_row, s_row, e_row = x_row + n, s_row + n, e_row + vocab
         ok = w_ok & (tl.load(allowed + w, mask=w_ok, other=0) != 0)
         d = tl.where(ok[None, :] & (w[None, :] != cur[:, None]), d, float("inf"))
         value, index = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
@@ -67,8 +75,16 @@ def triton_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tenso
     splits = -(-vocab // words_per_split)
     dist = torch.empty((n, splits), dtype=torch.float32, device=table.device)
     best = torch.empty((n, splits), dtype=torch.int32, device=table.device)
-    _scan[(query_blocks, splits)](table_t, x_t, s_t, current.contiguous(), allowed.to(torch.int8), dist, best,
-                                  n, vocab, dim, words_per_split, splits, QUERIES=queries, WORDS=words)
+    # Triton launches on the current device: a table on another GPU (cuda:1, a torchrun rank) needs its context.
+    # Compiling needs a C compiler and a GPU that Triton supports: a failure is one line, not a traceback.
+    try:
+        with torch.cuda.device(table.device) if table.device.type == "cuda" else nullcontext():
+            _scan[(query_blocks, splits)](table_t, x_t, s_t, current.contiguous(), allowed.to(torch.int8), dist,
+                                          best, n, vocab, dim, words_per_split, splits, QUERIES=queries, WORDS=words)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, triton.CompilationError) as failed:
+        reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
+        raise AdvtextError(f"the Triton sign search failed on {table.device} ({reason}): use --sign-search "
+                           "blocked") from None
     split = dist.argmin(1, keepdim=True)  # the first of equal minima: the lower ids
     value = dist.gather(1, split).squeeze(1)
     chosen = best.gather(1, split).squeeze(1).long()
