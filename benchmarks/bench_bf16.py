@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import torch
-from commands import ROOT, advtext, pct
+from commands import ROOT, advtext, pct, write_device_section
 
 sys.path.insert(0, str(ROOT))
 
@@ -55,10 +55,7 @@ def main() -> None:
     if not (RUN / "model.safetensors").exists():
         raise SystemExit(f"{RUN.relative_to(ROOT)} not found: run benchmarks/bench_attack.py first")
     WORK.mkdir(parents=True, exist_ok=True)
-    name = (torch.cuda.get_device_name(0) if args.device == "cuda"
-            else f"CPU, {torch.get_num_threads()} threads")
-    lines = [f"## {name}, torch {torch.__version__}", "",
-             "| attack (whole vocabulary) | passes | reviews | success | words changed | bf16 successes float32 "
+    lines = ["| attack (whole vocabulary) | passes | reviews | success | words changed | bf16 successes float32 "
              "refused | attack seconds | reviews/s | texts with the same changes as float32 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for method in ("papernot", "greedy"):
@@ -67,10 +64,7 @@ def main() -> None:
         same = sum(a["changes"] == b["changes"] for a, b in zip(full, half))
         lines += [row(method, "float32", full, "-"), row(method, "bf16 autocast", half, f"{same} of {len(half)}")]
         print("\n".join(lines[-2:]), flush=True)
-    title = "# bfloat16 against float32 (`benchmarks/bench_bf16.py`)\n"
-    previous = RESULTS.read_text() if RESULTS.exists() else title
-    kept = [part for part in previous.split("\n## ") if not part.startswith(name + ",")]
-    RESULTS.write_text("\n## ".join(kept).rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    write_device_section(RESULTS, "bfloat16 against float32 (`benchmarks/bench_bf16.py`)", args.device, lines)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 import time
 
 import torch
-from commands import ROOT
+from commands import ROOT, write_device_section
 
 sys.path.insert(0, str(ROOT))
 
@@ -91,9 +91,7 @@ def main() -> None:
                          for q, w in TILES]
         else:
             variants.append((method, lambda m=method: sign_match(table, current, signs, allowed, method=m)))
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    lines = [f"## {name}, torch {torch.__version__}", "",
-             f"{args.queries} queries against {source}: {table.shape[0]:,} words x {table.shape[1]} dimensions.", "",
+    lines = [f"{args.queries} queries against {source}: {table.shape[0]:,} words x {table.shape[1]} dimensions.", "",
              "| search | seconds per call | queries/s | same words and distances as the first row |",
              "|---|---|---|---|"]
     reference = None
@@ -106,10 +104,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     if any(line.endswith("| NO |") for line in lines):
         raise SystemExit("the searches disagree: a bug, not a benchmark result")
-    title = "# Papernot's sign search alone (`benchmarks/bench_sign_search.py`)\n"
-    previous = RESULTS.read_text() if RESULTS.exists() else title
-    kept = [part for part in previous.split("\n## ") if not part.startswith(name + ",")]
-    RESULTS.write_text("\n## ".join(kept).rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    write_device_section(RESULTS, "Papernot's sign search alone (`benchmarks/bench_sign_search.py`)", args.device,
+                         lines)
 
 
 if __name__ == "__main__":
