@@ -6,7 +6,7 @@ The table is the IMDB LSTM's embedding table (runs/bench/row0, 20,002 words x 12
 exists, else a seeded random one of --vocab x --dim. The queries are seeded random words, each with a
 seeded random sign vector (a third of its components zero, as where a gradient component vanishes).
 Every method must return the same words and distances as the first one (checked here). On a GPU the
-Triton kernel also runs with other tile sizes (queries x words per program), to tune its defaults. Each
+Triton kernel also runs with other tiles (queries x words per program, and warps), to tune its defaults. Each
 row: the best of --repeats timed calls after a warm-up. Writes its table to
 benchmarks/results/sign_search.md under a heading naming the device (replacing that device's last one).
 """
@@ -26,7 +26,7 @@ from advtext.text.sign_search import check_method, sign_match  # noqa: E402
 
 RUN = ROOT / "runs" / "bench" / "row0"
 RESULTS = ROOT / "benchmarks" / "results" / "sign_search.md"
-TILES = [(16, 64), (32, 32), (32, 64), (32, 128), (64, 64), (64, 128)]
+TILES = [(16, 64, 4), (32, 64, 4), (32, 64, 8), (32, 128, 8), (64, 64, 8), (64, 128, 16)]  # queries, words, warps
 
 
 def inputs(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]:
@@ -86,9 +86,9 @@ def main() -> None:
         if method == "triton":
             from advtext.text.triton_search import triton_sign_match
 
-            variants += [(f"triton, tiles {q} x {w}", lambda q=q, w=w: triton_sign_match(table, current, signs,
-                                                                                     allowed, q, w))
-                         for q, w in TILES]
+            variants += [(f"triton, tiles {q} x {w}, {warps} warps",
+                          lambda q=q, w=w, warps=warps: triton_sign_match(table, current, signs, allowed, q, w, warps))
+                         for q, w, warps in TILES]
         else:
             variants.append((method, lambda m=method: sign_match(table, current, signs, allowed, method=m)))
     lines = [f"{args.queries} queries against {source}: {table.shape[0]:,} words x {table.shape[1]} dimensions.", "",

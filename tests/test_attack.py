@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,6 +118,36 @@ def test_triton_sign_search_equals_the_numba_kernel_in_tritons_interpreter():
                           env={**os.environ, "TRITON_INTERPRET": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["same", "70"]
+
+
+def test_triton_kernel_compiles_for_hopper_gpus_without_spilling():
+    """The interpreter cannot catch what only the GPU compiler refuses: compile the kernel with its default tile
+    for sm_90 (H100, H200) with Triton's own ptxas, which needs no GPU, and read its register use."""
+    pytest.importorskip("triton", reason="Triton comes with the dev extras on Linux x86-64 only")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from advtext.text.triton_search import TILE_QUERIES, TILE_WARPS, TILE_WORDS, _scan
+
+    signature = {"table_t": "*fp32", "x_t": "*fp32", "s_t": "*fp32", "current": "*i64", "allowed": "*i8",
+                 "out_dist": "*fp32", "out_id": "*i32", **dict.fromkeys(["n", "vocab", "dim", "words_per_split",
+                                                                         "splits"], "i32"),
+                 "QUERIES": "constexpr", "WORDS": "constexpr"}
+    kernel = triton.compile(ASTSource(_scan, signature, {"QUERIES": TILE_QUERIES, "WORDS": TILE_WORDS}),
+                            target=GPUTarget("cuda", 90, 32), options={"num_warps": TILE_WARPS})
+    ptx = kernel.asm["ptx"]
+    assert ".target sm_90" in ptx and kernel.asm["cubin"]
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    if not ptxas.exists():
+        pytest.skip("this Triton has no bundled ptxas")
+    source = Path(tempfile.mkdtemp()) / "scan.ptx"
+    source.write_text(ptx)
+    report = subprocess.run([str(ptxas), "-v", "--gpu-name", "sm_90a", str(source), "-o", os.devnull],
+                            capture_output=True, text=True, timeout=120).stderr
+    assert "0 bytes spill stores" in report, report
+    registers = int(report.split("Used ")[1].split(" registers")[0])
+    assert registers <= 128, report  # enough warps stay resident to hide the loads
 
 
 def test_sign_rule_direction_untargeted_lowers_and_targeted_raises_the_class():
