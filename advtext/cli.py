@@ -623,9 +623,6 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     if min_words and max_change is None:
         raise AdvtextError("--min-words is a floor under --max-change, and no --max-change was given (every word may "
                            "change): drop --min-words or add --max-change")
-    if sign_search is not None and method != "papernot":
-        raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {method} does not run: "
-                           "drop it")
     clf = TextClassifier.load(run, device)
     if sign_search is not None:
         check_sign_search_device(sign_search, clf.device)

@@ -75,6 +75,9 @@ class AttackSettings:
             raise AdvtextError(f"unknown objective {self.objective!r}: use {' or '.join(OBJECTIVES)}")
         if self.sign_search not in (None, *SIGN_SEARCHES):
             raise AdvtextError(f"unknown sign search {self.sign_search!r}: use {', '.join(SIGN_SEARCHES)}")
+        if self.sign_search is not None and self.method != "papernot":
+            raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {self.method} does "
+                               "not run: drop it")
         if self.bf16 and self.query_only:
             raise AdvtextError("bf16 speeds up a gradient attack's passes, and the query-only attack (--threat oracle) "
                                "runs none: drop --bf16")
