@@ -42,22 +42,32 @@ WORK = ROOT / "runs" / "bench-gpu"
 PARTS = ["attack", "nccl", "jsma", "epochs"]
 
 
+class CommandFailed(SystemExit):
+    """An advtext command failed: ends the script with its error, unless a row catches it to report it."""
+
+
 def advtext(*args: str) -> float:
     """Run `advtext ARGS` (printed); its wall-clock seconds."""
     print("$ advtext " + " ".join(args), flush=True)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"advtext {args[0]} failed:\n{done.stderr[-3000:]}")
+        raise CommandFailed(f"advtext {args[0]} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
 def papernot_row(name: str, n: int, batch_size: int, device: str, *options: str) -> str:
+    """One row of the attack table; a failed run is a row that says why, so that the other rows still run."""
     out = WORK / f"papernot-{device}-{batch_size}{''.join(options).replace('--', '-')}.jsonl"
     out.unlink(missing_ok=True)
-    advtext("attack", str(IMDB_RUN), "--corpus", "imdb", "--split", "test", "--max-words", "100", "--n", str(n),
-            "--method", "papernot", "--dictionary", "vocab", "--no-similarity", "--batch-size", str(batch_size),
-            "--device", device, "--out", str(out), *options)
+    try:
+        advtext("attack", str(IMDB_RUN), "--corpus", "imdb", "--split", "test", "--max-words", "100", "--n", str(n),
+                "--method", "papernot", "--dictionary", "vocab", "--no-similarity", "--batch-size", str(batch_size),
+                "--device", device, "--out", str(out), *options)
+    except CommandFailed as failed:
+        print(failed.code, file=sys.stderr, flush=True)
+        reason = failed.code.strip().splitlines()[-1].replace("|", "/")
+        return f"| papernot, whole vocabulary | {name} | failed: {reason} | | | | | |"
     records = read_attack_file(out)[1]
     s = attack_summary(records)
     seconds = sum(r["seconds"] for r in records)

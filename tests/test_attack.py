@@ -12,6 +12,7 @@ import pytest
 import torch
 from cli_helpers import comparable
 
+from advtext.errors import AdvtextError
 from advtext.goals import Misclassification, TargetedMisclassification
 from advtext.text import sign_search
 from advtext.text.attack import AttackSettings, SequenceAttack
@@ -215,6 +216,8 @@ def test_every_sign_search_gives_the_same_papernot_records(sample, tmp_path):
     from advtext.cli import attack
 
     assert tuple(next(p for p in attack.params if p.name == "sign_search").type.choices) == sign_search.METHODS
+    with pytest.raises(AdvtextError, match="unknown sign search 'fast': use one of numba, triton, blocked"):
+        AttackSettings(sign_search="fast")  # the API's settings, which no click choice guards
 
 
 def test_bf16_attacks_are_judged_in_float32(sample, tmp_path):

@@ -30,7 +30,7 @@ from advtext.goals import FAILED, SKIPPED, SUCCEEDED, Goal, logit_margin
 from advtext.text.classifier import pad_ids
 from advtext.text.dictionary import Dictionary
 from advtext.text.models import LSTMClassifier, logits_from_words, substituted, substitution_logits
-from advtext.text.sign_search import METHODS as SIGN_SEARCHES
+from advtext.text.sign_search import check_name as check_sign_search
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
@@ -73,11 +73,11 @@ class AttackSettings:
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise AdvtextError(f"unknown objective {self.objective!r}: use {' or '.join(OBJECTIVES)}")
-        if self.sign_search not in (None, *SIGN_SEARCHES):
-            raise AdvtextError(f"unknown sign search {self.sign_search!r}: use {', '.join(SIGN_SEARCHES)}")
-        if self.sign_search is not None and self.method != "papernot":
-            raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {self.method} does "
-                               "not run: drop it")
+        if self.sign_search is not None:
+            check_sign_search(self.sign_search)
+            if self.method != "papernot":
+                raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {self.method} "
+                                   "does not run: drop it")
         if self.bf16 and self.query_only:
             raise AdvtextError("bf16 speeds up a gradient attack's passes, and the query-only attack (--threat oracle) "
                                "runs none: drop --bf16")

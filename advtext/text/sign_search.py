@@ -79,10 +79,15 @@ def default_method(device: torch.device) -> str:
     return "triton" if device.type == "cuda" and triton_available() else "blocked"
 
 
-def check_method(method: str, device: torch.device) -> None:
-    """Refuse, in one line, a search that cannot run on ``device``."""
+def check_name(method: str) -> None:
+    """Refuse, in one line, a search that does not exist."""
     if method not in METHODS:
         raise AdvtextError(f"unknown sign search {method!r}: use one of {', '.join(METHODS)}")
+
+
+def check_method(method: str, device: torch.device) -> None:
+    """Refuse, in one line, a search that cannot run on ``device``."""
+    check_name(method)
     if method == "numba" and (njit is None or device.type != "cpu"):
         raise AdvtextError("the numba sign search runs on the CPU, with numba installed: use --sign-search "
                            f"{'triton or blocked' if device.type == 'cuda' else 'blocked'} here")
