@@ -100,6 +100,7 @@ bench-scale:
 bench-kernels:
 	$(PY) benchmarks/bench_sign_search.py
 	$(PY) benchmarks/bench_bf16.py
+	$(PY) benchmarks/bench_active_rows.py
 
 # on a machine with a GPU, after `make setup GPU=1` (not part of `bench`)
 bench-gpu:

@@ -30,11 +30,13 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
                     protect_stopwords: bool, pos: bool, polarity_guard: bool, min_similarity: float | None,
                     measure_similarity: bool, top_positions: int = 6, words_per_position: int = 1, verify: int = 6,
                     seed: int = 0, query_only: bool = False, objective: str = "log-probs",
-                    protect_punctuation: bool | None = None, sign_search: str | None = None, bf16: bool = False):
+                    protect_punctuation: bool | None = None, sign_search: str | None = None, bf16: bool = False,
+                    active_rows: int | None = None):
     """The settings of an attack, and their part of the configuration that a records file's header keeps: built
     the same way for this API and for ``advtext attack``. ``protect_punctuation`` None: on for greedy, off for
     papernot. ``sign_search`` (how papernot's search runs; None: the fastest for the device) leaves the records
-    as they are, so the header does not keep it; ``bf16`` (bfloat16 autocast) changes them, so it does."""
+    as they are, so the header does not keep it, nor ``active_rows`` (how many texts are stepped at once); ``bf16``
+    (bfloat16 autocast) changes them, so it does."""
     from advtext.text.attack import AttackSettings
     from advtext.text.dictionary import protects_punctuation
     from advtext.text.similarity import check_min_similarity
@@ -45,7 +47,7 @@ def attack_settings(*, method: str, dictionary: str, max_change: float | None, m
     settings = AttackSettings(method=method, max_change=max_change, min_words=min_words, min_similarity=min_similarity,
                               measure_similarity=measure_similarity, top_positions=top_positions,
                               words_per_position=words_per_position, verify=verify, seed=seed, query_only=query_only,
-                              objective=objective, sign_search=sign_search, bf16=bf16)
+                              objective=objective, sign_search=sign_search, bf16=bf16, active_rows=active_rows)
     config = {"method": method, "dictionary": dictionary, "max_change": max_change, "min_words": min_words,
               "protect_stopwords": protect_stopwords,
               "protect_punctuation": protects_punctuation(method, protect_punctuation), "pos": pos,
@@ -73,10 +75,11 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
            protect_stopwords: bool = False, protect_punctuation: bool | None = None, polarity_guard: bool = False,
            min_similarity: float | None = None, measure_similarity: bool = False, query_only: bool = False,
            objective: str = "log-probs", seed: int = 0, batch_size: int = 128, sign_search: str | None = None,
-           bf16: bool = False, out: str | Path | None = None) -> list[dict]:
+           bf16: bool = False, active_rows: int | None = None, out: str | Path | None = None) -> list[dict]:
     """Attack ``texts`` (labels: the model's own predictions when not given) and return one record per text, in
     the order given. ``protect_punctuation`` None: on for greedy, off for papernot. ``query_only`` runs greedy's
-    query-only form (``--threat oracle``); ``sign_search`` and ``bf16`` as ``advtext attack``'s options;
+    query-only form (``--threat oracle``); ``sign_search``, ``bf16`` and ``active_rows`` as ``advtext attack``'s
+    options;
     ``out`` keeps the records in a JSONL file (resumed when it exists), else they live in a temporary one."""
     from advtext.distributed import world
     from advtext.goals import parse_goal
@@ -100,7 +103,8 @@ def attack(clf, texts: Sequence[str], labels: Sequence[int] | None = None, *, me
         method="greedy" if query_only else method, dictionary=dictionary, max_change=max_change, min_words=min_words,
         protect_stopwords=protect_stopwords, pos=False, polarity_guard=polarity_guard, min_similarity=min_similarity,
         measure_similarity=measure_similarity or min_similarity is not None, seed=seed, query_only=query_only,
-        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16)
+        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16,
+        active_rows=active_rows)
     built = attack_dictionary(clf, texts, prepared)
     refuse_unused_sign_search(settings, built)
     config = {"run": clf.info.get("source"), "weights_sha256": clf.fingerprint, "input": "python",

@@ -50,10 +50,11 @@ def write_progress(path: Path, state: dict) -> None:
             tensors[f"optimizer/{index}/{name}"] = value.detach().cpu().contiguous()
     for rank, rng in enumerate(state["torch_rng"]):  # one per rank under torchrun
         tensors[f"rng/torch/{rank}"] = rng
-    for i, rng in enumerate(state["cuda_rng"] or []):
-        tensors[f"rng/cuda/{i}"] = rng
+    cuda_rngs = [rng for rng in state["cuda_rng"] or [] if rng is not None]  # each rank's GPU's, on GPUs
+    for rank, rng in enumerate(cuda_rngs):
+        tensors[f"rng/cuda/{rank}"] = rng
     layout = {k: state[k] for k in ("identity", "history", "best", "stale")}
-    layout.update(param_groups=optimizer["param_groups"], cuda_rngs=len(state["cuda_rng"] or []),
+    layout.update(param_groups=optimizer["param_groups"], cuda_rngs=len(cuda_rngs),
                   torch_rngs=len(state["torch_rng"]),
                   best_state=state["best_state"] is not None)
     save_file(tensors, str(path), metadata={"advtext_training_state": strict_json.dumps(layout)})

@@ -33,7 +33,10 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
                        "(VADER lexicon)")
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
-ATTACK_BATCH_HELP = "texts attacked together (default: 128 on the CPU, 1024 on a GPU)"
+ATTACK_BATCH_HELP = "texts attacked together, their records written together (default: 128 on the CPU, 1024 on a GPU)"
+ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
+                    "the next, so that a batch's slow tail does not leave a GPU idle (default: the whole batch); the "
+                    "records' changes stay the same")
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")
@@ -561,20 +564,22 @@ def export(run, out, overwrite):
                    "a GPU]")
 @click.option("--bf16", is_flag=True,
               help="run the attack's forward and backward passes after the first in bfloat16 autocast (faster on "
-                   "recent GPUs); the texts as given, the embeddings and the searches stay float32, and every "
-                   "adversarial text is classified again in float32, whose verdict alone counts")
+                   "recent GPUs); the texts as given, the embeddings and the searches stay float32 (and an LSTM's "
+                   "recurrence on a GPU: cuDNN has none in bfloat16), and every adversarial text is classified again "
+                   "in float32, whose verdict alone counts")
 @click.option("--threat", "threat_spec", default="white-box", show_default=True,
               help="what the attacker knows: white-box (the target's gradients); oracle (only its probabilities: "
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
                    "(craft on a substitute run you own, measure on the target); samples:N (a substitute LSTM "
                    "trained on N texts of the training split, labelled by the target)")
 @click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
+@click.option("--active-rows", type=int, default=None, callback=_positive, help=ACTIVE_ROWS_HELP)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
 def attack(run, corpus, text_column, label_column, empty, max_words, seed, split, input_file, limit, only_correct,
            method, goal_spec, dictionary_spec, max_change, min_words, protect_stopwords, protect_punctuation,
            pos_agreement, polarity_guard, min_similarity, measure_similarity, top_positions, words_per_position, verify,
-           objective, sign_search, bf16, threat_spec, batch_size, device, out):
+           objective, sign_search, bf16, threat_spec, batch_size, active_rows, device, out):
     """Attack a text model with the sequence attack; write one record per text; print statistics."""
 
     from advtext.api import attack_dictionary, attack_settings
@@ -656,7 +661,8 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
         protect_stopwords=protect_stopwords, pos=pos_agreement, polarity_guard=polarity_guard,
         min_similarity=min_similarity, measure_similarity=measure_similarity, top_positions=top_positions,
         words_per_position=words_per_position, verify=verify, seed=seed, query_only=threat == "oracle",
-        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16)
+        objective=objective, protect_punctuation=protect_punctuation, sign_search=sign_search, bf16=bf16,
+        active_rows=active_rows)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": limit,
               "only_correct": only_correct, "goal": goal_spec, **prepared,
               **({"threat": threat_spec} if threat != "white-box" else {})}

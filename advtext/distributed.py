@@ -76,6 +76,8 @@ def join(device: torch.device) -> World:
     w = world()
     if w.distributed and not dist.is_initialized():
         _device = device
+        if device.type == "cuda":  # object collectives stage on the current device, which must be this rank's GPU
+            torch.cuda.set_device(device)
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=TIMEOUT,
                                 **({"device_id": device} if device.type == "cuda" else {}))

@@ -114,6 +114,7 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
     dict per epoch: the step's mean figures (``train_loss`` and any others), validation accuracy, seconds.
     """
     w = world()
+    device = next(model.parameters()).device
     share_weights(model)
     if w.distributed:  # dropout draws differ between ranks, as they differ between the rows of one process
         torch.manual_seed(settings.seed + 7919 * w.rank)
@@ -134,8 +135,9 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
                 pass
         if len(saved["torch_rng"]) == w.size:  # each rank continues its own draws (another world size draws anew)
             torch.set_rng_state(saved["torch_rng"][w.rank])
-        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            cuda_rng = (saved.get("cuda_rng") or [None] * w.size)[w.rank]
+            if cuda_rng is not None and device.type == "cuda":  # a run resumed on the CPU draws anew there
+                torch.cuda.set_rng_state(cuda_rng, device)
         log(f"resuming after epoch {done} from {progress_file}")
         if stale >= settings.patience:
             done = settings.epochs
@@ -158,11 +160,11 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
         else:
             stale += 1
         rng_states = gather_objects(torch.get_rng_state())
+        cuda_rng_states = gather_objects(torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
         if progress_file is not None and w.main:
             state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "history": history, "best": best, "best_state": best_state, "stale": stale,
-                     "torch_rng": rng_states,
-                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+                     "torch_rng": rng_states, "cuda_rng": cuda_rng_states}
             write_progress(progress_file.with_suffix(".tmp"), state)
             progress_file.with_suffix(".tmp").replace(progress_file)
         barrier("rank 0 saved the epoch")

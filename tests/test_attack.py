@@ -236,6 +236,51 @@ def test_bf16_attacks_are_judged_in_float32(sample, tmp_path):
         assert r["probs_after"] == pytest.approx(probs, abs=1e-4)
 
 
+@pytest.mark.parametrize("method,dictionary", [("papernot", "vocab"), ("papernot", "wordnet"), ("greedy", "vocab"),
+                                               ("greedy", "wordnet")])
+def test_active_rows_change_no_record(sample, tmp_path, method, dictionary):
+    """Stepping a few texts of a batch at once, finished ones making room for the next, gives the records of
+    stepping the whole batch together: on a mixed batch (short texts, long ones, texts that finish at once, or
+    run out of candidates), with the whole vocabulary and with synonym lists."""
+    clf, texts, labels = sample
+    mixed = [t if i % 4 else " ".join(texts[i : i + 5]) for i, t in enumerate(texts[:40])]
+    runs = [run_attack(clf, mixed, labels[:40], tmp_path / f"{rows}.jsonl", method, dictionary, active_rows=rows)
+            for rows in (None, 7)]
+    # the probabilities before come from passes over other rows: the same to float32's last bits, not in them
+    before = [[p for r in run for p in r.pop("probs_before")] for run in runs]
+    assert comparable(runs[0]) == comparable(runs[1])
+    assert before[0] == pytest.approx(before[1], abs=2e-6)
+    statuses = {r["status"] for r in runs[0]}
+    assert "succeeded" in statuses and len(statuses) > 1  # rows end at different steps, for different reasons
+
+
+def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_path):
+    """Texts that join the active rows mid-batch are classified as given in float32 under bf16, as the first
+    pass of the whole batch is: their probabilities before equal float32's."""
+    clf, texts, labels = sample
+    plain = run_attack(clf, texts[:30], labels[:30], tmp_path / "plain.jsonl")
+    half = run_attack(clf, texts[:30], labels[:30], tmp_path / "half.jsonl", bf16=True, active_rows=4)
+    for a, b in zip(plain, half):
+        assert a["probs_before"] == pytest.approx(b["probs_before"], abs=2e-6)
+    assert sum(a["changes"] == b["changes"] for a, b in zip(plain, half)) >= 0.5 * len(half)
+
+
+def test_bf16_greedy_on_an_lstm_that_pools_its_last_state(rotten, tmp_path):
+    """Greedy's suffix reruns write each group's pooled state into one buffer: under bf16 the groups' dtypes
+    differ from the first pass's, and the buffer once refused them."""
+    from advtext.text.classifier import TextClassifier
+    from advtext.text.models import ModelConfig, build_model
+    from advtext.text.tokenizer import Vocabulary
+
+    texts, labels = rotten["test"]["text"][:20], rotten["test"]["label"][:20]
+    vocab = Vocabulary.build(texts, max_size=2000, max_len=40)
+    torch.manual_seed(0)
+    clf = TextClassifier(build_model(ModelConfig(vocab_size=len(vocab), embed_dim=16, hidden_size=16,
+                                                 pooling="last")), vocab, 40)
+    records = run_attack(clf, texts, labels, tmp_path / "last.jsonl", "greedy", bf16=True)
+    assert len(records) == 20 and any(r["changes"] for r in records)
+
+
 def test_greedy_step_with_rows_that_have_no_candidate_left(sample):
     """More than one verification group (256 candidates) with short rows whose positions are all closed:
     their empty candidate slots once reached the LSTM as positions past the row's end and crashed it."""

@@ -140,7 +140,7 @@ def test_attack_output_that_is_not_an_attack_file(cli, small_clf, tmp_path):
     one_line_error(*cli("stats", texts)[::2], "not JSON")
 
 
-def test_a_sign_search_or_bf16_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_path):
+def test_a_sign_search_bf16_or_active_rows_that_cannot_run_here_or_is_not_run(cli, small_clf, tmp_path):
     run, _ = small_clf
     texts = tmp_path / "t.txt"
     texts.write_text("a fine film\n")
@@ -153,6 +153,10 @@ def test_a_sign_search_or_bf16_that_cannot_run_here_or_is_not_run(cli, small_clf
                         "--out", out)[::2], "searched directly", "drop --sign-search")
     one_line_error(*cli("attack", run, "--input", texts, "--dictionary", "wordnet", "--threat", "oracle", "--method",
                         "greedy", "--bf16", "--out", out)[::2], "runs none", "drop --bf16")
+    one_line_error(*cli("attack", run, "--input", texts, "--dictionary", "wordnet", "--threat", "oracle", "--method",
+                        "greedy", "--active-rows", "4", "--out", out)[::2], "steps every text of a batch at once",
+                   "drop --active-rows")
+    assert cli("attack", run, "--input", texts, "--active-rows", "0", "--out", out)[0] != 0
     assert not out.exists()
 
 

@@ -138,12 +138,16 @@ def _account(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: to
     sizes = {"l0": (delta != 0).float().mean(1), "l2": delta.norm(dim=1), "linf": delta.abs().amax(1)}
     eps_value = None if math.isnan(eps) else eps
     status = [SKIPPED if h else SUCCEEDED if ok else FAILED for h, ok in zip(held.tolist(), success.tolist())]
+    # every column read back from the device once, not one element at a time
+    ids, labels, pred0_list, pred_list = (t.cpu().tolist() for t in (index, y, pred0, pred))
+    targets = [None] * len(x) if target is None else target.cpu().tolist()
     before, after = before.cpu().tolist(), after.cpu().tolist()
-    records = [{"id": int(index[i]), "label": int(y[i]), "target": None if target is None else int(target[i]),
-                "eps": eps_value, "status": status[i], "pred_before": int(pred0[i]),
-                "probs_before": [round(p, 6) for p in before[i]], "pred_after": int(pred[i]),
-                "probs_after": [round(p, 6) for p in after[i]], "seconds": round(seconds / len(x), 6),
-                **{k: round(float(v[i]), 6) for k, v in sizes.items()}} for i in range(len(x))]
+    size_lists = {k: v.cpu().tolist() for k, v in sizes.items()}
+    records = [{"id": ids[i], "label": labels[i], "target": targets[i], "eps": eps_value, "status": status[i],
+                "pred_before": pred0_list[i], "probs_before": [round(p, 6) for p in before[i]],
+                "pred_after": pred_list[i], "probs_after": [round(p, 6) for p in after[i]],
+                "seconds": round(seconds / len(x), 6), **{k: round(v[i], 6) for k, v in size_lists.items()}}
+               for i in range(len(x))]
     attacked = ~held
     summary = {"method": s.method, "eps": eps_value, "n": len(x), "skipped": int(held.sum()),
                "success_rate": float(success[attacked].float().mean()) if attacked.any() else None,

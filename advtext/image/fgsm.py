@@ -81,9 +81,11 @@ def random_start(x: torch.Tensor, eps: float, norm: float, generator: torch.Gene
 def row_random_starts(x: torch.Tensor, eps: float, norm: float, keys: list[int], seed: int) -> torch.Tensor:
     """``random_start`` drawn for each row from its own generator, seeded by (``seed``, the row's key): a row's
     start depends on its image alone, not on which others share its batch or its rank under torchrun."""
-    return torch.cat([random_start(x[i : i + 1], eps, norm, torch.Generator().manual_seed((seed * 1_000_003 + k)
-                                                                                             % (2**63)))
-                      for i, k in enumerate(keys)]) if keys else torch.zeros_like(x)
+    if not keys:
+        return torch.zeros_like(x)
+    row = torch.empty((1, *x.shape[1:]), dtype=x.dtype)  # drawn on the CPU, moved to the device in one copy
+    return torch.cat([random_start(row, eps, norm, torch.Generator().manual_seed((seed * 1_000_003 + k) % (2**63)))
+                      for k in keys]).to(x.device)
 
 
 def fast_gradient_method(model_fn: ModelFn, x: torch.Tensor, eps: float | torch.Tensor, norm: float = math.inf,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -54,7 +55,8 @@ class AttackSettings:
     ``bf16``: the model's forward and backward passes after the first run under bfloat16 autocast (the first,
     on the texts as given, the embedding table, the sign search, greedy's first-order scores and the goal's
     objective stay float32); the caller classifies each adversarial text again in float32, and only that
-    verdict counts. Gradient attacks only."""
+    verdict counts. Gradient attacks only. ``active_rows``: at most this many texts of a batch are stepped at once,
+    finished texts making room for the next (None: the whole batch); a text's changes do not depend on it."""
 
     method: str = "papernot"
     max_change: float | None = None
@@ -69,6 +71,7 @@ class AttackSettings:
     objective: str = "log-probs"
     sign_search: str | None = None
     bf16: bool = False
+    active_rows: int | None = None
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -78,6 +81,11 @@ class AttackSettings:
             if self.method != "papernot":
                 raise AdvtextError(f"--sign-search picks how papernot's search runs, which --method {self.method} "
                                    "does not run: drop it")
+        if self.active_rows is not None and self.active_rows < 1:
+            raise AdvtextError(f"active_rows must be at least 1, not {self.active_rows}")
+        if self.active_rows is not None and self.query_only:
+            raise AdvtextError("--active-rows paces the gradient attack's steps; the query-only attack (--threat "
+                               "oracle) steps every text of a batch at once: drop --active-rows")
         if self.bf16 and self.query_only:
             raise AdvtextError("bf16 speeds up a gradient attack's passes, and the query-only attack (--threat oracle) "
                                "runs none: drop --bf16")
@@ -330,7 +338,10 @@ class SequenceAttack:
     def run(self, rows: list[list[int]], labels: list[int], keys: list[int], accept: Accept | None = None
             ) -> list[Outcome]:
         """Attack a batch of id sequences (already truncated) with their labels and stable keys; ``accept``
-        (rows of this batch, candidate ids, changed positions) may refuse candidate texts."""
+        (rows of this batch, candidate ids, changed positions) may refuse candidate texts.
+
+        At most ``settings.active_rows`` rows (None: all) are stepped at once: as rows finish, the next rows of the
+        batch take their place, so that a batch's tail of slow rows does not leave the device idle."""
         n = len(rows)
         original = pad_ids(rows, self.device)
         ids = original.clone()
@@ -353,41 +364,42 @@ class SequenceAttack:
             probs_after[~applies] = probs
             forwards[~applies] = 1
             ending[~applies] = GOAL_NOT_APPLICABLE
-        active = torch.arange(n, device=dev)[applies]
-        first = True
+        waiting = torch.arange(n, device=dev)[applies]  # rows not stepped yet, in the batch's order
+        active = waiting[:0]
+        width = self.settings.active_rows or n
         half = self.settings.bf16
-        # under bf16 the first pass (the texts as given: probabilities before, goals that already hold) stays float32
         with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half):
-            while len(active):
+            while len(active) or len(waiting):
+                room = width - len(active)
+                if room > 0 and len(waiting):  # rows that finished make room for waiting ones
+                    active, waiting = torch.cat([active, waiting[:room]]), waiting[room:]
+                fresh = forwards[active] == 0  # this pass classifies them as given: the probabilities before
+                cols = int(lengths[active].max())  # the active rows' padding, no wider
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half and not first):
-                    log_probs, grad, hidden, keep = self._log_probs_and_grad(ids[active], y[active],
-                                                                             ~(spent | stuck))
+                log_probs, grad, hidden, keep = self._pass(ids[active, :cols], y[active], ~(spent | stuck), fresh)
                 forwards[active] += 1
                 backwards[active[keep]] += 1
                 probs = log_probs.exp()
                 probs_after[active] = probs
-                if first:
-                    probs_before[active] = probs
+                probs_before[active[fresh]] = probs[fresh]
                 done = self.goal.done(probs, y[active])
                 ending[active] = torch.where(
-                    done, HELD_BEFORE if first else REACHED,
+                    done, torch.where(fresh, HELD_BEFORE, REACHED),
                     torch.where(spent, torch.where(budget[active] == 0, NO_BUDGET, BUDGET_SPENT),
                                 torch.where(stuck, NOTHING_LEFT, RUNNING)))
-                first = False
                 active, grad = active[keep], grad[keep]
                 hidden = None if hidden is None else hidden[keep]
                 if not len(active):
-                    break
-                avail = open_positions[active]
-                accept_active = None if accept is None else (
-                    lambda r, cand, _a=active: accept(_a[r], cand, cand != original[_a[r]]))
+                    continue
+                step_ids = ids[active, :cols]
+                avail = open_positions[active, :cols]
+                accept_active = None if accept is None else partial(self._accept, accept, active, original[:, :cols])
                 if self.settings.method == "papernot":
-                    tried, sub, extra, checked = self._papernot_step(ids[active], grad, avail, priority[active],
+                    tried, sub, extra, checked = self._papernot_step(step_ids, grad, avail, priority[active, :cols],
                                                                      accept_active)
                 else:
-                    tried, sub, extra, checked = self._greedy_step(ids[active], grad, avail, y[active], hidden,
+                    tried, sub, extra, checked = self._greedy_step(step_ids, grad, avail, y[active], hidden,
                                                                    accept_active)
                 forwards[active] += extra
                 ok = sub >= 0
@@ -399,6 +411,29 @@ class SequenceAttack:
                     probs_after[active[reached]] = checked[reached]
                     active = active[~reached]
         return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
+
+    @staticmethod
+    def _accept(accept: Accept, active: torch.Tensor, original: torch.Tensor, rows: torch.Tensor,
+                candidates: torch.Tensor) -> torch.Tensor:
+        """``accept`` on candidates of the active ``rows``, in float32 even under bf16: it decides as the records'
+        own check will (the similarity a record keeps is measured in float32)."""
+        with torch.autocast(candidates.device.type, enabled=False):
+            return accept(active[rows], candidates, candidates != original[active[rows]])
+
+    def _pass(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor, fresh: torch.Tensor):
+        """``_log_probs_and_grad``; under bf16 (the attack's autocast) the ``fresh`` rows, the texts as given, are
+        classified in float32 all the same (their probabilities before, and which goals already hold)."""
+        if not self.settings.bf16:
+            return self._log_probs_and_grad(ids, labels, may_continue)
+        parts = []
+        for rows, half in ((fresh.nonzero().flatten(), False), ((~fresh).nonzero().flatten(), True)):
+            if len(rows):
+                with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=half):
+                    parts.append((rows, self._log_probs_and_grad(ids[rows], labels[rows], may_continue[rows])))
+        if len(parts) == 1:
+            return parts[0][1]
+        order = torch.cat([rows for rows, _ in parts]).argsort()
+        return tuple(None if part[0] is None else torch.cat(part)[order] for part in zip(*(out for _, out in parts)))
 
     def _outcomes(self, rows: list[list[int]], original: torch.Tensor, ids: torch.Tensor, ending: torch.Tensor,
                   probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: torch.Tensor,

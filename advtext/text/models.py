@@ -58,13 +58,22 @@ class LSTMClassifier(nn.Module):
         a bidirectional one is packed so that its backward direction starts at each row's end.
         """
         if not self.cfg.bidirectional:
-            out, _ = self.lstm(emb)
+            out, _ = self.recur(emb)
             return out * mask.unsqueeze(-1).to(out.dtype)
         lengths = mask.sum(1).clamp(min=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(emb, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
+        out, _ = self.recur(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])
         return out
+
+    def recur(self, x, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """The LSTM over float32 embeddings ``x`` (a tensor or a packed sequence). On a GPU it runs in float32 even
+        under autocast: cuDNN has no bfloat16 LSTM, and autocast would run it in float16, not the bfloat16 asked."""
+        data = x.data if isinstance(x, nn.utils.rnn.PackedSequence) else x
+        if data.is_cuda and torch.is_autocast_enabled("cuda"):
+            with torch.autocast("cuda", enabled=False):
+                return self.lstm(x, None if state is None else tuple(t.float() for t in state))
+        return self.lstm(x, state)
 
     def forward_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits (B, C) from embeddings (B, T, E) and a boolean mask (B, T) of real tokens."""
@@ -128,7 +137,8 @@ class LSTMClassifier(nn.Module):
         h0 = h[row, before].masked_fill(first, 0.0)
         c0 = c[row, before].masked_fill(first, 0.0)
         suffix_len = mask.sum(1)[row] - pos
-        pooled = h.new_empty(len(row), h.shape[2])
+        # the output layer's precision: under autocast the groups' outputs may differ from the first pass's
+        pooled = h.new_empty(len(row), h.shape[2], dtype=self.fc.weight.dtype)
         prefix_sums = h.cumsum(1)
         # candidates sorted by suffix length and run in groups, each padded only to its own longest
         for group in suffix_len.argsort(descending=True).split(SUFFIX_GROUP):
@@ -138,13 +148,13 @@ class LSTMClassifier(nn.Module):
             suffix = ids[row[group][:, None], (p[:, None] + steps[None]).clamp(max=ids.shape[1] - 1)]
             suffix[:, 0] = word[group]
             suffix = suffix * suffix_mask
-            out, _ = self.lstm(self.embedding(suffix), (h0[group][None].contiguous(), c0[group][None].contiguous()))
+            out, _ = self.recur(self.embedding(suffix), (h0[group][None].contiguous(), c0[group][None].contiguous()))
             out = out * suffix_mask.unsqueeze(-1).to(out.dtype)
             if self.cfg.pooling == "mean":
                 prefix = prefix_sums[row[group], (p - 1).clamp(min=0)].masked_fill((p == 0)[:, None], 0.0)
-                pooled[group] = (prefix + out.sum(1)) / (n + p)[:, None].to(out.dtype)
+                pooled[group] = ((prefix + out.sum(1)) / (n + p)[:, None].to(out.dtype)).to(pooled.dtype)
             else:
-                pooled[group] = out[torch.arange(len(group), device=ids.device), n - 1]
+                pooled[group] = out[torch.arange(len(group), device=ids.device), n - 1].to(pooled.dtype)
         return self.fc(self.dropout(pooled))
 
 

@@ -81,12 +81,12 @@ class QueryAttack:
         probs_after = probs_before.clone()
         status, reason = [FAILED] * n, ["no word left that may be changed"] * n
         applies, reached = self.goal.applies(y), self.goal.done(probs_before, y)
-        for r in range(n):
-            if not applies[r]:
+        for r, (a, held, none) in enumerate(zip(applies.tolist(), reached.tolist(), (budget == 0).tolist())):
+            if not a:
                 status[r], reason[r] = SKIPPED, self.goal.skip_reason
-            elif reached[r]:
+            elif held:
                 status[r], reason[r] = SKIPPED, "the goal already holds before the attack"
-            elif budget[r] == 0:
+            elif none:
                 reason[r] = "no word may change: --max-change allows none in a text this short"
         active = applies & ~reached & (budget > 0)
         open_positions &= active[:, None]
@@ -134,8 +134,9 @@ class QueryAttack:
         spent = active & ((ids != original).sum(1) >= budget)
         for r in spent.nonzero().flatten().tolist():
             reason[r] = "word budget spent"
-        queries, probs_before, probs_after = queries.cpu(), probs_before.cpu(), probs_after.cpu()
-        return [Outcome(status[r], ids[r, : len(rows[r])].tolist(),
-                        (ids[r, : len(rows[r])] != original[r, : len(rows[r])]).nonzero().flatten().tolist(),
-                        probs_before[r].tolist(), probs_after[r].tolist(), int(queries[r]), 0, reason[r])
-                for r in range(n)]
+        # read back from the device once per batch
+        changed = (ids != original).cpu()
+        ids, queries = ids.cpu().tolist(), queries.cpu().tolist()
+        probs_before, probs_after = probs_before.cpu().tolist(), probs_after.cpu().tolist()
+        return [Outcome(status[r], ids[r][: len(rows[r])], changed[r, : len(rows[r])].nonzero().flatten().tolist(),
+                        probs_before[r], probs_after[r], queries[r], 0, reason[r]) for r in range(n)]

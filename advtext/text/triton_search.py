@@ -16,6 +16,7 @@ from contextlib import nullcontext
 import torch
 import triton
 import triton.language as tl
+from triton.errors import TritonError  # compiling, ptxas, a GPU's resources
 
 from advtext.errors import AdvtextError
 
@@ -84,13 +85,14 @@ def triton_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Tenso
     dist = torch.empty((n, splits), dtype=torch.float32, device=table.device)
     best = torch.empty((n, splits), dtype=torch.int32, device=table.device)
     # Triton launches on the current device: a table on another GPU (cuda:1, a torchrun rank) needs its context.
-    # Compiling needs a C compiler and a GPU that Triton supports: a failure is one line, not a traceback.
+    # Compiling needs a C compiler and a GPU that Triton supports (and enough registers and shared memory on it):
+    # a failure is one line, not a traceback.
     try:
         with torch.cuda.device(table.device) if table.device.type == "cuda" else nullcontext():
             _scan[(query_blocks, splits)](table_t, x_t, s_t, current.contiguous(), allowed.to(torch.int8), dist,
                                           best, n, vocab, dim, words_per_split, splits, QUERIES=queries, WORDS=words,
                                           num_warps=warps)
-    except (RuntimeError, OSError, subprocess.CalledProcessError, triton.CompilationError) as failed:
+    except (RuntimeError, OSError, subprocess.CalledProcessError, TritonError) as failed:
         reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
         raise AdvtextError(f"the Triton sign search failed on {table.device} ({reason}): use --sign-search "
                            "blocked") from None
