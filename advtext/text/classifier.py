@@ -85,7 +85,11 @@ class TextClassifier:
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Vocabulary ids of each text's tokens, truncated to ``max_len``."""
-        word_lists = [words(t)[: self.max_len] for t in texts]
+        return self.word_ids([words(t) for t in texts])
+
+    def word_ids(self, word_lists: Sequence[list[str]]) -> list[list[int]]:
+        """``token_ids`` of texts already split into their tokens (``words``)."""
+        word_lists = [ws[: self.max_len] for ws in word_lists]
         self._cover_words(word_lists)
         return [self.vocab.encode(ws) for ws in word_lists]
 
@@ -96,7 +100,11 @@ class TextClassifier:
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
         """Class probabilities (N, C) for raw texts, batched by similar length."""
-        ids = self.token_ids(texts)
+        return self.predict_proba_words([words(t) for t in texts], batch_size)
+
+    def predict_proba_words(self, word_lists: Sequence[list[str]], batch_size: int = 512) -> torch.Tensor:
+        """``predict_proba`` of texts already split into their tokens (``words``)."""
+        ids = self.word_ids(word_lists)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         probs = torch.empty(len(ids), self.num_classes)
         for start in range(0, len(order), batch_size):

@@ -328,9 +328,13 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     adversarial = {}
     for i, o in outcomes.items():
         adversarial[i] = adversarial_text(texts[i], tokens[i], o.ids, o.changed, clf.vocab)
-    # the final word: classify the adversarial texts again from scratch
-    row_of = {i: k for k, i in enumerate(outcomes)}
-    rechecked = clf.predict_proba([adversarial[i][0] for i in outcomes]) if outcomes else torch.empty(0)
+    # the final word: split the adversarial texts into words again and classify them from scratch
+    adversarial_words = {i: words(adversarial[i][0]) for i in outcomes}
+    rechecked, confirmed = {}, {}
+    if outcomes:
+        probs = clf.predict_proba_words(list(adversarial_words.values()))
+        reached = goal.done(probs, torch.tensor([labels[i] for i in outcomes]))
+        rechecked, confirmed = dict(zip(outcomes, probs.tolist())), dict(zip(outcomes, reached.tolist()))
     # texts with no word the model knows are not attacked, but their prediction is recorded all the same
     unknown = [i for i in range(len(texts)) if i not in outcomes]
     unknown_probs = dict(zip(unknown, clf.predict_proba([texts[i] for i in unknown]).tolist())) if unknown else {}
@@ -346,7 +350,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
         record = {"id": keys[i], "label": labels[i], "original": text, "length": len(tokens[i])}
         if i not in outcomes:
             probs = rounded_probs(unknown_probs[i])
-            pred = probs.index(max(probs))
+            pred = argmax(probs)
             record.update(status=SKIPPED, reason="no in-vocabulary word", adversarial=text, changes=[],
                           words_changed=0,
                           quality={**change_figures([], corpus_words), "similarity": similarity.get(i)},
@@ -355,25 +359,24 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
             records.append(record)
             continue
         o = outcomes[i]
-        probs = rechecked[row_of[i]]
+        probs = rechecked[i]
         status, reason = o.status, o.reason
         adv, changes = adversarial[i]
         intended = [t.text for t in all_tokens[i]]
         for c in changes:
             intended[c["position"]] = c["new"]
-        if words(adv) != intended:
+        if adversarial_words[i] != intended:
             status, reason = FAILED, "the rewritten text does not tokenise into the attacked words"
-        elif status == SUCCEEDED and not bool(goal.done(probs[None], torch.tensor([labels[i]]))[0]):
+        elif status == SUCCEEDED and not confirmed[i]:
             status, reason = FAILED, "the rewritten text does not reach the goal when classified again"
         sim = None if i not in similarity else round(similarity[i], 4)
         if status == SUCCEEDED and threshold is not None and sim < threshold:
             status, reason = FAILED, f"the rewritten text's similarity {sim:.3f} is below --min-similarity"
         record.update(status=status, reason=reason, adversarial=adv, changes=changes, words_changed=len(changes),
                       quality={**change_figures(changes, corpus_words), "similarity": sim},
-                      pred_before=int(torch.tensor(o.probs_before).argmax()),
-                      probs_before=rounded_probs(o.probs_before), pred_after=int(probs.argmax()),
-                      probs_after=rounded_probs(probs.tolist()), forwards=o.forwards, backwards=o.backwards,
-                      queries=o.forwards, seconds=round(seconds, 5))
+                      pred_before=argmax(o.probs_before), probs_before=rounded_probs(o.probs_before),
+                      pred_after=argmax(probs), probs_after=rounded_probs(probs), forwards=o.forwards,
+                      backwards=o.backwards, queries=o.forwards, seconds=round(seconds, 5))
         records.append(record)
     return records
 
@@ -391,6 +394,11 @@ def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[li
         return (sims >= threshold).to(rows.device)
 
     return accept
+
+
+def argmax(values: list[float]) -> int:
+    """The index of the largest value, the first of equal ones (as ``torch.argmax``)."""
+    return max(range(len(values)), key=values.__getitem__)
 
 
 def rounded_probs(values: list[float]) -> list[float]:

@@ -12,8 +12,8 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from advtext import strict_json
 from advtext.errors import AdvtextError
@@ -22,9 +22,8 @@ PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]|_")
 
 
-@dataclass(frozen=True)
-class Token:
-    """One token: its normalised text and the character span it came from."""
+class Token(NamedTuple):
+    """One token: its normalised text and the character span it came from (a tuple: an attack makes many)."""
 
     text: str
     start: int
