@@ -135,9 +135,9 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
                 pass
         if len(saved["torch_rng"]) == w.size:  # each rank continues its own draws (another world size draws anew)
             torch.set_rng_state(saved["torch_rng"][w.rank])
-            cuda_rng = (saved.get("cuda_rng") or [None] * w.size)[w.rank]
-            if cuda_rng is not None and device.type == "cuda":  # a run resumed on the CPU draws anew there
-                torch.cuda.set_rng_state(cuda_rng, device)
+            cuda_rngs = saved.get("cuda_rng") or []  # one per rank, each its GPU's (none on the CPU)
+            if w.rank < len(cuda_rngs) and device.type == "cuda":  # a run resumed on the CPU draws anew there
+                torch.cuda.set_rng_state(cuda_rngs[w.rank], device)
         log(f"resuming after epoch {done} from {progress_file}")
         if stale >= settings.patience:
             done = settings.epochs

@@ -83,7 +83,7 @@ def main() -> None:
     first = None
     for name, batch, active in configs:
         outcomes, passes, seconds = timed_attack(clf, texts, rows, labels, batch, active)
-        changes = [outcomes[i].changed for i in range(len(texts))]
+        changes = [(outcomes[i].changed, outcomes[i].ids) for i in range(len(texts))]  # where, and to what
         first = first or changes
         attacked = [o for o in outcomes.values() if o.status != "skipped"]
         succeeded = [o for o in attacked if o.status == SUCCEEDED]

@@ -236,16 +236,18 @@ def test_bf16_attacks_are_judged_in_float32(sample, tmp_path):
         assert r["probs_after"] == pytest.approx(probs, abs=1e-4)
 
 
-@pytest.mark.parametrize("method,dictionary", [("papernot", "vocab"), ("papernot", "wordnet"), ("greedy", "vocab"),
-                                               ("greedy", "wordnet")])
-def test_active_rows_change_no_record(sample, tmp_path, method, dictionary):
+@pytest.mark.parametrize("method,dictionary,bf16", [("papernot", "vocab", False), ("papernot", "wordnet", False),
+                                                    ("greedy", "vocab", False), ("greedy", "wordnet", False),
+                                                    ("papernot", "vocab", True), ("greedy", "vocab", True)])
+def test_active_rows_change_no_record(sample, tmp_path, method, dictionary, bf16):
     """Stepping a few texts of a batch at once, finished ones making room for the next, gives the records of
     stepping the whole batch together: on a mixed batch (short texts, long ones, texts that finish at once, or
-    run out of candidates), with the whole vocabulary and with synonym lists."""
+    run out of candidates), with the whole vocabulary and with synonym lists, in float32 and under bf16 (where
+    a pass that takes in new texts runs them apart, in float32)."""
     clf, texts, labels = sample
     mixed = [t if i % 4 else " ".join(texts[i : i + 5]) for i, t in enumerate(texts[:40])]
-    runs = [run_attack(clf, mixed, labels[:40], tmp_path / f"{rows}.jsonl", method, dictionary, active_rows=rows)
-            for rows in (None, 7)]
+    runs = [run_attack(clf, mixed, labels[:40], tmp_path / f"{rows}.jsonl", method, dictionary, active_rows=rows,
+                       bf16=bf16, max_change=0.3) for rows in (None, 7)]
     # the probabilities before come from passes over other rows: the same to float32's last bits, not in them
     before = [[p for r in run for p in r.pop("probs_before")] for run in runs]
     assert comparable(runs[0]) == comparable(runs[1])
@@ -263,6 +265,19 @@ def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_pa
     for a, b in zip(plain, half):
         assert a["probs_before"] == pytest.approx(b["probs_before"], abs=2e-6)
     assert sum(a["changes"] == b["changes"] for a, b in zip(plain, half)) >= 0.5 * len(half)
+
+
+def test_hidden_states_kept_for_greedy_are_float32_under_bf16(sample):
+    """Greedy reruns each candidate's suffix from the hidden states of the pass before. Under bf16 a pass that takes
+    in new texts runs them in float32 and the others in bf16; kept in each pass's precision, a row's next step
+    would depend on which rows shared its pass (the records on --active-rows)."""
+    clf, texts, labels = sample
+    attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
+                            AttackSettings(method="greedy", bf16=True))
+    ids = torch.tensor([clf.token_ids(texts[:1])[0]])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        _, _, hidden, _ = attack._log_probs_and_grad(ids, torch.tensor(labels[:1]))
+    assert hidden.dtype == torch.float32
 
 
 def test_bf16_greedy_on_an_lstm_that_pools_its_last_state(rotten, tmp_path):

@@ -35,7 +35,8 @@ from advtext.text.sign_search import check_name as check_sign_search
 from advtext.text.sign_search import sign_match, sign_match_candidates
 
 METHODS = ("papernot", "greedy")
-# (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,)
+# (batch rows (N,), candidate id sequences (N, T), their changed positions (N, T)) -> accepted (N,); T is the
+# longest of the rows stepped with them, at most the batch's padded width
 Accept = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -218,7 +219,8 @@ class SequenceAttack:
         def objective(emb, mask, y, go_on, ids_):
             if isinstance(self.model, LSTMClassifier):
                 h = self.model.hidden_states(emb, mask)
-                hidden.append(h.detach())
+                hidden.append(h.detach().float())  # one precision whatever the pass: a row's next step
+                # (greedy's suffix reruns) must not depend on which rows shared its pass
                 logits = self.model.head(h, mask)
             else:
                 logits = logits_from_words(self.model, emb, ids_)
@@ -374,7 +376,7 @@ class SequenceAttack:
                 if room > 0 and len(waiting):  # rows that finished make room for waiting ones
                     active, waiting = torch.cat([active, waiting[:room]]), waiting[room:]
                 fresh = forwards[active] == 0  # this pass classifies them as given: the probabilities before
-                cols = int(lengths[active].max())  # the active rows' padding, no wider
+                cols = max(1, int(lengths[active].max()))  # the active rows' padding, no wider
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
                 log_probs, grad, hidden, keep = self._pass(ids[active, :cols], y[active], ~(spent | stuck), fresh)
