@@ -219,8 +219,9 @@ class SequenceAttack:
         def objective(emb, mask, y, go_on, ids_):
             if isinstance(self.model, LSTMClassifier):
                 h = self.model.hidden_states(emb, mask)
-                hidden.append(h.detach().float())  # one precision whatever the pass: a row's next step
-                # (greedy's suffix reruns) must not depend on which rows shared its pass
+                # in the model's own precision whatever the pass's: a row's next step (greedy's suffix reruns)
+                # must not depend on which rows shared its pass
+                hidden.append(h.detach().to(self.model.fc.weight.dtype))
                 logits = self.model.head(h, mask)
             else:
                 logits = logits_from_words(self.model, emb, ids_)
