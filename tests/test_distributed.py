@@ -81,6 +81,25 @@ def test_a_part_of_another_configuration_is_refused(tmp_path):
         merge_parts(out, {"method": "papernot", "seed": 0}, [1])
 
 
+def test_a_gpu_rank_sets_its_device_before_joining(monkeypatch):
+    """Object collectives (validation figures, random states) stage on the current CUDA device: each rank must make
+    its own GPU current before the group forms, or every rank would use GPU 0 (checked without a GPU)."""
+    from advtext import distributed
+
+    calls = []
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.torch.cuda, "set_device", lambda d: calls.append(("set_device", str(d))))
+    monkeypatch.setattr(distributed.dist, "init_process_group",
+                        lambda backend, **kw: calls.append(("init", backend, str(kw.get("device_id")))))
+    monkeypatch.setattr(distributed.signal, "signal", lambda *a: None)
+    monkeypatch.setattr(distributed, "_device", None)
+    distributed.join(torch.device("cuda", 1))
+    assert calls == [("set_device", "cuda:1"), ("init", "nccl", "cuda:1")]
+
+
 def test_every_option_passes_torchrun_parser():
     """torchrun refuses an abbreviation of its own options among the script's arguments (``--n`` could be
     ``--nnodes``): no option of any advtext command may be one."""
