@@ -33,7 +33,8 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
                        "(VADER lexicon)")
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
-ATTACK_BATCH_HELP = "texts attacked together, their records written together (default: 128 on the CPU, 1024 on a GPU)"
+ATTACK_BATCH_HELP = ("texts attacked together, their records written together (default: 1024 for an LSTM or CNN on a "
+                     "GPU, else 128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
                     "the next, so that a batch's slow tail does not leave a GPU idle (default: the whole batch); the "
                     "records' changes stay the same")
@@ -150,9 +151,11 @@ def cli(deterministic, tf32):
     set_numerics(deterministic, tf32)
 
 
-def attack_batch(device) -> int:
-    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores."""
-    return 1024 if device.type == "cuda" else 128
+def attack_batch(clf) -> int:
+    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores, but a
+    transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces each)."""
+    word_piece = hasattr(clf.model, "forward_words")
+    return 1024 if clf.device.type == "cuda" and not word_piece else 128
 
 
 def model_options(f):
@@ -631,7 +634,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     clf = TextClassifier.load(run, device)
     if sign_search is not None:
         check_sign_search_device(sign_search, clf.device)
-    batch_size = batch_size or attack_batch(clf.device)
+    batch_size = batch_size or attack_batch(clf)
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
     if threat == "transfer":
@@ -753,7 +756,7 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
                           min_similarity, measure_similarity, protect_punctuation)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
-    batch_size = batch_size or attack_batch(loaded[0][1].device)
+    batch_size = batch_size or attack_batch(loaded[0][1])
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
     split = default_split(split, corpus)

@@ -41,11 +41,16 @@ CPU_BUILD = ("this torch ({version}) is a CPU-only build: install the CUDA build
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU (saying so when a GPU sits unused behind a CPU-only torch);
     ``cpu``/``cuda``/``cuda:N`` are taken as given. Under torchrun, ``auto`` and ``cuda`` mean this rank's own
-    GPU (``cuda:LOCAL_RANK``), and the process joins the ranks' group (gloo on the CPU, nccl on CUDA)."""
+    GPU (``cuda:LOCAL_RANK``; another ``cuda:N`` is refused), and the process joins the ranks' group (gloo on the
+    CPU, nccl on CUDA)."""
     device = _device_named(name)
     w = world()
-    if w.distributed and device.type == "cuda" and device.index is None:
-        device = _device_named(f"cuda:{w.local_rank}")
+    if w.distributed and device.type == "cuda":
+        if device.index is None:
+            device = _device_named(f"cuda:{w.local_rank}")
+        elif device.index != w.local_rank:  # every rank would take the one GPU named, and nccl refuses that
+            raise AdvtextError(f"--device {name} under torchrun: each rank takes its own GPU (this rank's is "
+                               f"cuda:{w.local_rank}): use --device cuda or auto")
     join(device)
     return device
 

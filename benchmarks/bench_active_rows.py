@@ -73,7 +73,7 @@ def main() -> None:
     texts = [t for t in load_corpus("imdb")["test"]["text"] if len(words(t)) <= 100][: args.n]
     rows = [r[: clf.max_len] for r in clf.token_ids(texts)]
     labels = clf.predict_proba(texts).argmax(-1).tolist()
-    width = attack_batch(clf.device)
+    width = attack_batch(clf)
     timed_attack(clf, texts[:64], rows[:64], labels[:64], 64, None)  # warm-up: kernels compiled, caches filled
     configs = [(f"batches of {width}, every text active", width, None),
                (f"one batch of {len(texts)}, {width} active (--active-rows {width})", len(texts), width),

@@ -100,6 +100,22 @@ def test_a_gpu_rank_sets_its_device_before_joining(monkeypatch):
     assert calls == [("set_device", "cuda:1"), ("init", "nccl", "cuda:1")]
 
 
+def test_a_gpu_named_by_index_under_torchrun_must_be_the_ranks_own(monkeypatch):
+    """`--device cuda:0` on every rank would put them all on one GPU, which nccl refuses: a one-line error."""
+    from advtext import engine
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(engine, "_device_named", torch.device)  # as on a machine with two GPUs
+    joined = []
+    monkeypatch.setattr(engine, "join", joined.append)
+    with pytest.raises(AdvtextError, match="each rank takes its own GPU .*cuda:1.*use --device cuda or auto"):
+        engine.select_device("cuda:0")
+    assert engine.select_device("cuda:1") == engine.select_device("cuda") == torch.device("cuda", 1)
+    assert joined == [torch.device("cuda", 1)] * 2
+
+
 def test_every_option_passes_torchrun_parser():
     """torchrun refuses an abbreviation of its own options among the script's arguments (``--n`` could be
     ``--nnodes``): no option of any advtext command may be one."""

@@ -112,6 +112,24 @@ def test_fgsm_training_step_is_goodfellows_mixed_loss():
     assert figures["loss"] == pytest.approx((0.3 * ce(model(x), y) + 0.7 * ce(model(adv), y)).item(), rel=1e-5)
 
 
+def test_pgd_training_starts_depend_on_the_image_and_epoch_not_on_the_rank_or_a_resume():
+    """Each image's random start comes from (seed, epoch, its pixels): a torchrun rank's share of a batch gets
+    the starts one process gives those images, a resumed run the starts of the epoch it resumes, and each
+    epoch new ones."""
+    x = torch.rand(6, 1, 8)
+    step = ImageAdversarialStep(ImageHardenSettings(method="pgd", eps=0.1, steps=2, step_size=0.05), seed=3)
+    step.epoch_start(1)
+    whole = step.random_starts(x)
+    assert torch.equal(torch.cat([step.random_starts(x[0::2]), step.random_starts(x[1::2])])[[0, 3, 1, 4, 2, 5]],
+                       whole)
+    again = ImageAdversarialStep(step.settings, seed=3)  # a new process, as after a resume
+    again.epoch_start(1)
+    assert torch.equal(again.random_starts(x), whole)
+    again.epoch_start(2)
+    assert not torch.equal(again.random_starts(x), whole)
+    assert whole.abs().max() <= 0.1 and len({tuple(r.flatten().tolist()) for r in whole}) == 6
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--eps", "0"], "--eps 0.0"), (["--alpha", "1"], "--alpha 1.0"), (["--steps", "3"], "--steps")])
 def test_bad_hardening_options(args, needle, tmp_path):

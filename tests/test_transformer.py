@@ -113,6 +113,42 @@ def save_tiny(tiny, folder, head: bool = True, tokenizer: bool = True):
     return folder
 
 
+def test_an_attack_refreshed_after_a_training_step_reads_the_new_word_vectors(tiny):
+    """A word-piece model's word vectors are a table rebuilt from its pieces after each step, not a view of its
+    weights: the adversary of adversarial training must read the new table, not the one it started with."""
+    import copy
+
+    from advtext.text.attack import AttackSettings, SequenceAttack
+    from advtext.text.dictionary import build_dictionary
+
+    clf = copy.deepcopy(tiny[0])
+    clf.cover(TEXTS)
+    model = clf.model
+    attack = SequenceAttack(model, Misclassification(), build_dictionary("vocab", clf.vocab),
+                            AttackSettings(method="greedy"))
+    before = attack.table.clone()
+    with torch.no_grad():
+        model.hf.get_input_embeddings().weight.add_(0.1)
+    attack.refresh()
+    assert not torch.equal(attack.table, before)
+    assert torch.equal(attack.table, model.embedding.weight)
+
+
+def test_a_folder_saved_in_bfloat16_is_read_in_float32(tiny, tmp_path):
+    """transformers reads a folder in the dtype it was saved in; the attacks, the float32 recheck of every
+    adversarial text and fine-tuning assume float32."""
+    import copy
+
+    from advtext.text.transformer import load_hf_directory
+
+    clf, tok = tiny
+    folder = tmp_path / "half"
+    copy.deepcopy(clf.model.hf).to(torch.bfloat16).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    loaded = load_hf_directory(folder, torch.device("cpu"))
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+
+
 def test_a_local_hugging_face_classifier_is_a_target(cli, tiny, tmp_path):
     from test_bad_input import one_line_error
 

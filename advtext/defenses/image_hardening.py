@@ -10,6 +10,8 @@ shared training loop (``advtext.training.fit``).
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import asdict, dataclass
 
 import torch
@@ -18,7 +20,7 @@ from torch.nn.functional import cross_entropy
 
 from advtext.engine import attack_mode
 from advtext.errors import AdvtextError
-from advtext.image.fgsm import fast_gradient_method, projected_gradient_descent
+from advtext.image.fgsm import fast_gradient_method, projected_gradient_descent, row_random_starts
 
 IMAGE_HARDEN_METHODS = ("fgsm", "pgd")
 
@@ -56,8 +58,17 @@ class ImageAdversarialStep:
     attacked)."""
 
     def __init__(self, settings: ImageHardenSettings, seed: int = 0):
-        self.settings = settings
-        self.generator = torch.Generator().manual_seed(seed)
+        self.settings, self.seed, self.epoch = settings, seed, 0
+
+    def epoch_start(self, epoch: int) -> None:
+        """Each epoch draws new random starts (``fit`` calls this before every epoch it trains)."""
+        self.epoch = epoch
+
+    def random_starts(self, x: torch.Tensor) -> torch.Tensor:
+        """PGD's start for each image, drawn from (seed, epoch, the image's pixels): the same whichever torchrun
+        rank takes the image, and in a run resumed after its last finished epoch."""
+        keys = [zlib.crc32(row.tobytes()) for row in x.detach().cpu().numpy()]
+        return row_random_starts(x, self.settings.eps, math.inf, keys, self.seed * 10_007 + self.epoch)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         s = self.settings
@@ -66,7 +77,7 @@ class ImageAdversarialStep:
                 adv = fast_gradient_method(m, x, s.eps, y=y)
             else:
                 adv = projected_gradient_descent(m, x, s.eps, s.step_size, s.steps, y=y, rand_init=s.random_start,
-                                                 generator=self.generator)
+                                                 start=self.random_starts(x) if s.random_start else None)
         model.train()
         logits = model(x)
         clean = cross_entropy(logits, y)

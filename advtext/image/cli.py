@@ -47,9 +47,10 @@ def training_options(f):
 
 
 def train_image_run(architecture, hidden_size, train_size, val_size, epochs, batch_size, lr, patience, seed, device,
-                    out, overwrite, step=None, what: str = "training", **info):
-    """Train an MNIST model on the shared loop (``step`` replaces plain cross-entropy), report on the test
-    split, and save the run (``info`` goes into its config); returns the classifier."""
+                    out, overwrite, step=None, epoch_start=None, what: str = "training", **info):
+    """Train an MNIST model on the shared loop (``step`` replaces plain cross-entropy; ``epoch_start(epoch)`` runs
+    before each epoch), report on the test split, and save the run (``info`` goes into its config); returns the
+    classifier."""
     from advtext.checkpoint import PROGRESS, check_run_dir
     from advtext.distributed import barrier, world
     from advtext.engine import select_device
@@ -76,7 +77,7 @@ def train_image_run(architecture, hidden_size, train_size, val_size, epochs, bat
     identity = {"model": cfg.to_dict(), "train_size": len(y), "val_size": val_size, "train": settings.__dict__,
                 **info}
     history = fit_images(clf, x, y, x_val, y_val, settings, log=lambda m: click.echo(m, err=True), step=step,
-                         progress_file=run_dir / PROGRESS, identity=identity)
+                         progress_file=run_dir / PROGRESS, identity=identity, epoch_start=epoch_start)
     if world().main:  # under torchrun rank 0 alone writes the run, and the others wait for it
         report = classification_report(clf, *load_mnist("test"))
         clf.save(run_dir, corpus="mnist", seed=seed, train=settings.__dict__, history=history, test=report,
@@ -115,7 +116,8 @@ def harden(method, eps, alpha, steps, step_size, random_start, **options):
     unused = given(["steps", "step_size", "random_start"]) if method == "fgsm" else []
     if unused:
         raise AdvtextError(f"{', '.join(unused)} has no effect with --method fgsm: drop it, or use --method pgd")
-    train_image_run(**options, step=ImageAdversarialStep(settings, options["seed"]), what="hardening",
+    step = ImageAdversarialStep(settings, options["seed"])
+    train_image_run(**options, step=step, epoch_start=step.epoch_start, what="hardening",
                     hardening=settings.to_dict())
 
 

@@ -14,9 +14,9 @@ from advtext.training import TrainSettings, TrainStep, accuracy, fit, seed_every
 def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
                settings: TrainSettings, log: Callable[[str], None] = print,
                step: TrainStep | None = None, progress_file: Path | None = None,
-               identity: dict | None = None) -> list[dict]:
+               identity: dict | None = None, epoch_start: Callable[[int], None] | None = None) -> list[dict]:
     """Train ``clf`` on image tensors; validation accuracy every epoch, early stopping, best epoch kept,
-    resumable through ``progress_file`` (see ``advtext.training.fit``)."""
+    resumable through ``progress_file`` (see ``advtext.training.fit``, which calls ``epoch_start``)."""
     seed_everything(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
 
@@ -27,4 +27,4 @@ def fit_images(clf: ImageClassifier, x: torch.Tensor, y: torch.Tensor, x_val: to
             yield x[idx].to(clf.device), y[idx].to(clf.device)
 
     return fit(clf.model, epoch_batches, len(y), lambda: accuracy(clf, x_val, y_val.tolist()), settings, log,
-               step, progress_file, identity)
+               step, progress_file, identity, epoch_start)

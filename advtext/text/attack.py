@@ -199,7 +199,9 @@ class SequenceAttack:
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the embedding table after the weights changed (adversarial training attacks a moving model)."""
+        """Re-read the embedding table after the weights changed (adversarial training attacks a moving model): a
+        word-piece model's word vectors are a table rebuilt from its pieces, not a view of its weights."""
+        self.table = self.model.embedding.weight.detach()
         if self.dictionary.candidates is None:  # (E, V') for greedy's product with the whole dictionary
             self.allowed_table_t = self.table[self.allowed_ids].T.contiguous()
             by_class = self.dictionary.allowed_by_class

@@ -163,7 +163,7 @@ def minilm_classifier(cfg, vocab: Vocabulary, pretrained: bool) -> WordPieceClas
     if pretrained:
         tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True)
         hf = tf.AutoModelForSequenceClassification.from_pretrained(path, num_labels=cfg.num_classes,
-                                                                   local_files_only=True)
+                                                                   local_files_only=True, dtype=torch.float32)
         return WordPieceClassifier(cfg, hf, tokenizer, vocab)
     return bare_classifier(cfg, vocab, path)
 
@@ -232,7 +232,9 @@ def load_hf_directory(path: str | Path, device: torch.device):
     except (OSError, ValueError, TypeError):
         raise no_tokenizer from None
     try:
-        hf = tf.AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        # float32 whatever the folder was saved in: the attacks, the final recheck and fine-tuning assume it
+        hf = tf.AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True,
+                                                                   dtype=torch.float32)
     except (OSError, ValueError) as e:
         raise AdvtextError(f"hf:{path}: the weights cannot be read ({type(e).__name__}): check the folder") from None
     check_word_pieces(tokenizer, path)
