@@ -134,6 +134,19 @@ def test_an_attack_refreshed_after_a_training_step_reads_the_new_word_vectors(ti
     assert torch.equal(attack.table, model.embedding.weight)
 
 
+def test_a_transformer_target_keeps_small_attack_batches_on_a_gpu(tiny, small_clf):
+    """A GPU attacks 1,024 LSTM texts at once by default, but a transformer's backward pass over that many long
+    texts would keep tens of GB: it keeps the CPU's 128."""
+    import types
+
+    from advtext.cli import attack_batch
+
+    gpu = torch.device("cuda")
+    lstm = TextClassifier.load(small_clf[0], "cpu")
+    assert attack_batch(lstm) == 128 and attack_batch(types.SimpleNamespace(model=lstm.model, device=gpu)) == 1024
+    assert attack_batch(types.SimpleNamespace(model=tiny[0].model, device=gpu)) == 128
+
+
 def test_a_folder_saved_in_bfloat16_is_read_in_float32(tiny, tmp_path):
     """transformers reads a folder in the dtype it was saved in; the attacks, the float32 recheck of every
     adversarial text and fine-tuning assume float32."""
