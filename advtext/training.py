@@ -159,12 +159,13 @@ def fit(model: nn.Module, epoch_batches: Callable[[], Iterable[Batch]], total: i
             best, best_state, stale = val_acc, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
-        rng_states = gather_objects(torch.get_rng_state())
-        cuda_rng_states = gather_objects(torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+        # every rank's random states, its GPU's too: one exchange
+        rng_states = gather_objects((torch.get_rng_state(),
+                                     torch.cuda.get_rng_state(device) if device.type == "cuda" else None))
         if progress_file is not None and w.main:
             state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "history": history, "best": best, "best_state": best_state, "stale": stale,
-                     "torch_rng": rng_states, "cuda_rng": cuda_rng_states}
+                     "torch_rng": [cpu for cpu, _ in rng_states], "cuda_rng": [gpu for _, gpu in rng_states]}
             write_progress(progress_file.with_suffix(".tmp"), state)
             progress_file.with_suffix(".tmp").replace(progress_file)
         barrier("rank 0 saved the epoch")
