@@ -7,8 +7,8 @@ The IMDB LSTM of benchmarks/bench_attack.py (runs/bench/row0), IMDB test reviews
 faithful papernot attack with the whole vocabulary, batches planned as `advtext attack` plans them (similar
 lengths together). A batch runs until its slowest text is done; most texts finish in a few steps, so later
 passes carry few rows. With --active-rows R at most R texts are stepped at once and finished ones make room for
-the batch's next texts: fewer passes, each fuller. On a GPU a pass costs about the same however few rows it
-carries, so the count of passes is what sets the time there; on a CPU the cost follows the rows.
+the batch's next texts: fewer passes, each fuller. On a GPU a pass with few rows should cost nearly as much as
+a full one, so the count of passes should set the time there; on a CPU the cost follows the rows.
 "Passes" counts the attack's batched forward and backward passes (each followed by one substitution step);
 the texts' changes are the same in every configuration (a column checks it). Writes its table to
 benchmarks/results/active_rows.md under a heading naming the device (replacing that device's last one).
