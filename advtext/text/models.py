@@ -103,17 +103,17 @@ class LSTMClassifier(nn.Module):
     def _cell_states(self, emb: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Cell states (B, T, H) of a one-layer forward LSTM, rebuilt from its outputs ``h``.
 
-        The gates of every step come from one batched product with the previous outputs; only the
-        cheap elementwise recurrence c_t = f_t * c_{t-1} + i_t * g_t runs step by step.
+        The gates of every step come from one batched product with the previous outputs, and i_t * g_t for every
+        step at once; only the elementwise recurrence c_t = f_t * c_{t-1} + i_t * g_t runs step by step.
         """
         lstm = self.lstm
         h_prev = torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), h[:, :-1]], dim=1)
         gates = emb @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h_prev @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
         i, f, g, _ = gates.chunk(4, dim=-1)
-        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        f, new = torch.sigmoid(f), torch.sigmoid(i) * torch.tanh(g)  # what each step adds, for every step at once
         c, states = h.new_zeros(h.shape[0], h.shape[2]), []
         for t in range(h.shape[1]):
-            c = f[:, t] * c + i[:, t] * g[:, t]
+            c = f[:, t] * c + new[:, t]
             states.append(c)
         return torch.stack(states, dim=1)
 
