@@ -398,7 +398,7 @@ def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[li
 
 def argmax(values: list[float]) -> int:
     """The index of the largest value, the first of equal ones (as ``torch.argmax``)."""
-    return max(range(len(values)), key=values.__getitem__)
+    return values.index(max(values))
 
 
 def rounded_probs(values: list[float]) -> list[float]:

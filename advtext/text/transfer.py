@@ -24,7 +24,7 @@ from advtext.goals import Goal
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED
 from advtext.text.classifier import TextClassifier
 from advtext.text.heldout import texts_fingerprint
-from advtext.text.run_attack import rounded_probs
+from advtext.text.run_attack import argmax, rounded_probs
 from advtext.text.train import fit_text, new_text_classifier
 from advtext.training import TrainSettings, accuracy
 
@@ -119,7 +119,7 @@ def transfer_records(target: TextClassifier, goal: Goal, records: list[dict]) ->
                                       if r["status"] == SUCCEEDED else f"on the substitute: {r['reason']}")
         b, a = rounded_probs(before[k].tolist()), rounded_probs(after[k].tolist())
         record = {**r, "status": status, "reason": reason, "substitute_status": r["status"],
-                  "pred_before": b.index(max(b)), "probs_before": b, "pred_after": a.index(max(a)), "probs_after": a,
+                  "pred_before": argmax(b), "probs_before": b, "pred_after": argmax(a), "probs_after": a,
                   "queries": TRANSFER_QUERIES}
         if status == SKIPPED:  # nothing is sent to the target but the original: no change, one query
             unchanged = {k: None if v is None else 0 for k, v in r["quality"].items()}
