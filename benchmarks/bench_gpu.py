@@ -67,12 +67,16 @@ def papernot_row(name: str, n: int, batch_size: int, device: str, *options: str)
     except CommandFailed as failed:
         print(failed.code, file=sys.stderr, flush=True)
         reason = failed.code.strip().splitlines()[-1].replace("|", "/")
-        return f"| papernot, whole vocabulary | {name} | failed: {reason} | | | | | |"
+        row = f"| papernot, whole vocabulary | {name} | failed: {reason} | | | | | |"
+        print(row, flush=True)
+        return row
     records = read_attack_file(out)[1]
     s = attack_summary(records)
     seconds = sum(r["seconds"] for r in records)
-    return (f"| papernot, whole vocabulary | {name} | {len(records)} | {batch_size} | {s['success_rate']:.1%} | "
-            f"{s['words_changed']['mean']:.2f} | {seconds:.2f} | {len(records) / seconds:,.0f} |")
+    row = (f"| papernot, whole vocabulary | {name} | {len(records)} | {batch_size} | {s['success_rate']:.1%} | "
+           f"{s['words_changed']['mean']:.2f} | {seconds:.2f} | {len(records) / seconds:,.0f} |")
+    print(row, flush=True)  # as it comes: a device's time limit may stop the script before the table
+    return row
 
 
 def nccl_check(n: int) -> str:
@@ -159,7 +163,6 @@ def main() -> None:
                   papernot_row(f"GPU ({gpu}), the default batch, --bf16", args.reviews, 1024, "cuda", "--bf16"),
                   papernot_row(f"GPU ({gpu}), one review at a time", args.unbatched, 1, "cuda"),
                   papernot_row(f"CPU, {torch.get_num_threads()} threads", min(args.reviews, 500), 128, "cpu")]
-        print("\n".join(lines[-7:]), flush=True)
     if "nccl" in parts:
         lines += ["", nccl_check(300)]
         print(lines[-1], flush=True)
