@@ -8,6 +8,7 @@ per-row objectives is each row's own gradient. Large batches are cut into chunks
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -99,6 +100,20 @@ def row_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
     step = chunk_size or max(n, 1)
     for start in range(0, max(n, 1), step):
         yield slice(start, min(start + step, n))
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cycle collector paused (then restored) around per-text bookkeeping: each of its runs walks every
+    object of the heap (a loaded corpus is hundreds of thousands), and making a batch's records allocates enough
+    to trigger many. Memory is still freed by reference counting; cycles wait for the collector's next run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from cli_helpers import comparable
 
 from advtext.errors import AdvtextError
 from advtext.goals import Misclassification, TargetedMisclassification
+from advtext.text import run_attack as run_attack_module
 from advtext.text import sign_search
 from advtext.text.attack import AttackSettings, SequenceAttack
 from advtext.text.dictionary import build_dictionary, stopword_mask
@@ -55,6 +56,23 @@ def test_records_are_true_when_checked_from_scratch(sample, tmp_path, method):
         assert all(after[c["position"]] == c["new"] and before[c["position"]] == c["old"] for c in r["changes"])
         if r["status"] == "skipped":
             assert r["pred_before"] != r["label"] and not r["changes"]
+
+
+@pytest.mark.parametrize("method, query_only", [("papernot", False), ("greedy", False), ("greedy", True)])
+def test_the_warm_up_attacks_one_text_first_and_changes_no_record(sample, tmp_path, monkeypatch, method, query_only):
+    clf, texts, labels = sample
+    first_rows = []
+    for name in ("SequenceAttack", "QueryAttack"):
+        cls = getattr(run_attack_module, name)
+        monkeypatch.setattr(cls, "run", lambda self, rows, *a, _run=cls.run, **k: first_rows.append(len(rows))
+                            or _run(self, rows, *a, **k))
+    kw = {"method": method, "query_only": query_only, "max_change": 0.3, "measure_similarity": False,
+          "dictionary": "wordnet" if query_only else "vocab"}
+    warmed = run_attack(clf, texts, labels, tmp_path / "warm.jsonl", batch_size=16, **kw)
+    assert first_rows[0] == 1 and first_rows[1:] == [16, 16, 16, 12]  # one text, then the four batches
+    monkeypatch.setattr(run_attack_module, "_warm_up", lambda *a: None)
+    cold = run_attack(clf, texts, labels, tmp_path / "cold.jsonl", batch_size=16, **kw)
+    assert comparable(warmed) == comparable(cold)
 
 
 def test_constraints_hold_in_every_record(sample, tmp_path):

@@ -1,12 +1,13 @@
 """The shared gradient engine: chunking, empty batches, and the attack mode's restoring of the model."""
 
+import gc
 from contextlib import nullcontext
 
 import pytest
 import torch
 from torch import nn
 
-from advtext.engine import attack_mode, evaluate, gradient, jacobian
+from advtext.engine import attack_mode, cyclic_gc_paused, evaluate, gradient, jacobian
 
 
 def small_net() -> nn.Module:
@@ -83,6 +84,22 @@ def test_attack_mode_freezes_inside_and_restores_after(training, raises):
     assert model.training == training and model.head.training == training and model.rnn.training == training
     assert model.rnn.dropout == 0.3
     assert [p.requires_grad for p in model.parameters()] == [True] * 8 + [True, False]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("raises", [False, True])
+def test_the_cycle_collector_is_paused_inside_and_left_as_it_was_after(enabled, raises):
+    (gc.enable if enabled else gc.disable)()
+    inside = None
+    try:
+        with pytest.raises(ZeroDivisionError) if raises else nullcontext():
+            with cyclic_gc_paused():
+                inside = gc.isenabled()
+                if raises:
+                    1 / 0
+        assert inside is False and gc.isenabled() == enabled
+    finally:
+        gc.enable()
 
 
 def test_attack_mode_computes_the_evaluation_function_of_an_rnn():

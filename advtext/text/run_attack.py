@@ -22,6 +22,7 @@ import torch
 
 from advtext import strict_json
 from advtext.distributed import barrier, world
+from advtext.engine import cyclic_gc_paused
 from advtext.errors import AdvtextError
 from advtext.goals import Goal
 from advtext.progress import progress_bar
@@ -297,18 +298,37 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
                  records: list[dict], corpus_words: Container[str] | None) -> None:
     """Attack the ``batches`` (indices) one by one, appending each record to ``f`` and ``records``."""
     attack = (QueryAttack if settings.query_only else SequenceAttack)(clf.model, goal, dictionary, settings)
+    if batches:
+        first = batches[0][0]
+        _warm_up(clf, attack, texts[first], labels[first], keys[first])
     with progress_bar(sum(map(len, batches)), f"attack ({settings.method}"
                                               f"{', query-only' if settings.query_only else ''})") as bar:
         for batch in batches:
-            new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
-                                [keys[i] for i in batch], corpus_words)
-            for record in new:
-                f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
+            with cyclic_gc_paused():
+                new = _attack_batch(clf, attack, goal, [texts[i] for i in batch], [labels[i] for i in batch],
+                                    [keys[i] for i in batch], corpus_words)
+                for record in new:
+                    f.write(strict_json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
             records += new
             ok = sum(r["status"] == SUCCEEDED for r in records)
             tried = sum(r["status"] != SKIPPED for r in records)
             bar.advance(len(batch), success=f"{ok}/{tried}")
+
+
+def _measures_similarity(settings: AttackSettings) -> bool:
+    return settings.measure_similarity or settings.min_similarity is not None
+
+
+def _warm_up(clf: TextClassifier, attack: SequenceAttack, text: str, label: int, key: int) -> None:
+    """Attack one text and discard the result, before any record is timed: a device's one-time start-up (a GPU's
+    cuDNN plans and kernel loading, the CPU's compiled sign search, the sentence encoder) then counts in no
+    record's seconds, as loading the model does not."""
+    if _measures_similarity(attack.settings):
+        sentence_encoder(str(clf.device)).encode([text])
+    row = clf.vocab.encode(words(text)[: clf.max_len])
+    if any(x != Vocabulary.unk_id for x in row):
+        attack.run([row], [label], [key])
 
 
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
@@ -319,8 +339,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
     usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
     threshold = attack.settings.min_similarity
-    measured = attack.settings.measure_similarity or threshold is not None
-    encoder = sentence_encoder(str(clf.device)) if measured else None
+    encoder = sentence_encoder(str(clf.device)) if _measures_similarity(attack.settings) else None
     accept = None if threshold is None else similarity_check(encoder, [texts[i] for i in usable],
                                                              [tokens[i] for i in usable], clf.vocab, threshold)
     outcomes = dict(zip(usable, attack.run([ids[i] for i in usable], [labels[i] for i in usable],

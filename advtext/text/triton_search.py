@@ -25,7 +25,9 @@ from advtext.errors import AdvtextError
 TILE_QUERIES, TILE_WORDS, TILE_WARPS = 32, 64, 8
 
 
-@triton.jit
+# the sizes that change from call to call are not specialised on (Triton compiles a variant for 1, multiples of 16
+# and the rest): one compilation, at the attack's warm-up, serves every batch
+@triton.jit(do_not_specialize=["n", "words_per_split", "splits"])
 def _scan(table_t, x_t, s_t, current, allowed, out_dist, out_id, n, vocab, dim, words_per_split, splits,
           QUERIES: tl.constexpr, WORDS: tl.constexpr):  # pragma: no cover - compiled
     # table_t (dim, vocab), x_t and s_t (dim, n): one dimension of every word (query) lies contiguous
