@@ -35,9 +35,11 @@ PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare n
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
 ATTACK_BATCH_HELP = ("texts attacked together, their records written together (default: 1024 for an LSTM or CNN on a "
                      "GPU, else 128)")
+ATTACK_LAYOUT_HELP = ("texts attacked together, their records written together (default: 4096 for a gradient attack "
+                      "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for --threat oracle there; else 128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
-                    "the next, so that a batch's slow tail does not leave a GPU idle (default: the whole batch); the "
-                    "records' changes stay the same")
+                    "the next, so that a batch's slow tail does not leave a GPU idle (default: 1024 of --batch-size's "
+                    "default on a GPU, else the whole batch); the records' changes stay the same")
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")
@@ -156,6 +158,16 @@ def attack_batch(clf) -> int:
     transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces each)."""
     word_piece = hasattr(clf.model, "forward_words")
     return 1024 if clf.device.type == "cuda" and not word_piece else 128
+
+
+def attack_layout(clf, batch_size: int | None, active_rows: int | None, query_only: bool) -> tuple[int, int | None]:
+    """``advtext attack``'s batch and active rows where neither is given. Where a pass holds 1,024 texts (an LSTM or
+    CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once: fewer passes, each as large as
+    before, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
+    rows = attack_batch(clf)
+    if batch_size is None and active_rows is None and not query_only and rows > 128:
+        return 4 * rows, rows
+    return batch_size or rows, active_rows
 
 
 def model_options(f):
@@ -575,7 +587,7 @@ def export(run, out, overwrite):
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
                    "(craft on a substitute run you own, measure on the target); samples:N (a substitute LSTM "
                    "trained on N texts of the training split, labelled by the target)")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_LAYOUT_HELP)
 @click.option("--active-rows", type=int, default=None, callback=_positive, help=ACTIVE_ROWS_HELP)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
@@ -634,7 +646,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     clf = TextClassifier.load(run, device)
     if sign_search is not None:
         check_sign_search_device(sign_search, clf.device)
-    batch_size = batch_size or attack_batch(clf)
+    batch_size, active_rows = attack_layout(clf, batch_size, active_rows, threat == "oracle")
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
     if threat == "transfer":

@@ -147,6 +147,22 @@ def test_a_transformer_target_keeps_small_attack_batches_on_a_gpu(tiny, small_cl
     assert attack_batch(types.SimpleNamespace(model=tiny[0].model, device=gpu)) == 128
 
 
+def test_a_gpu_lstm_attack_plans_4096_texts_and_steps_1024_unless_told_otherwise(tiny, small_clf):
+    import types
+
+    from advtext.cli import attack_layout
+
+    lstm = TextClassifier.load(small_clf[0], "cpu")
+    gpu_lstm = types.SimpleNamespace(model=lstm.model, device=torch.device("cuda"))
+    gpu_bert = types.SimpleNamespace(model=tiny[0].model, device=torch.device("cuda"))
+    assert attack_layout(gpu_lstm, None, None, False) == (4096, 1024)
+    assert attack_layout(gpu_lstm, 500, None, False) == (500, None)  # a batch given: every text stepped
+    assert attack_layout(gpu_lstm, None, 300, False) == (1024, 300)
+    assert attack_layout(gpu_lstm, None, None, True) == (1024, None)  # the query-only attack does not refill
+    assert attack_layout(gpu_bert, None, None, False) == (128, None)
+    assert attack_layout(lstm, None, None, False) == (128, None)
+
+
 def test_a_folder_saved_in_bfloat16_is_read_in_float32(tiny, tmp_path):
     """transformers reads a folder in the dtype it was saved in; the attacks, the float32 recheck of every
     adversarial text and fine-tuning assume float32."""
