@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from advtext.distributed import gather_objects, world
-from advtext.engine import attack_mode, evaluate
+from advtext.engine import attack_mode, evaluate, gradient
 from advtext.errors import AdvtextError
 from advtext.goals import FAILED, SKIPPED, SUCCEEDED
 from advtext.image.fgsm import check_eps
@@ -105,6 +105,8 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
     plan = [range(first, min(first + size, len(x))) for first in range(0, len(x), size)]
     pieces = [plan[p] for p in w.shard(len(plan))]
     keys = index.tolist()
+    if pieces:
+        _warm_up(model, x[:1])
     with progress_bar(sum(map(len, pieces)) * len(epsilons), f"{s.method}") as bar:
         for eps in epsilons:
             start = time.perf_counter()
@@ -122,6 +124,13 @@ def run_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: 
             records += rows
             summaries.append(summary)
     return records, summaries, examples
+
+
+def _warm_up(model: torch.nn.Module, image: torch.Tensor) -> None:
+    """One input gradient of one image before anything is timed: most of a device's one-time start-up (a GPU's
+    cuDNN and cuBLAS set-up, kernel loading) then counts in no record's seconds, as loading the model does not."""
+    with attack_mode(model) as m:
+        gradient(lambda v: m(v).sum(1), image)
 
 
 def _account(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
