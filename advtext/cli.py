@@ -33,8 +33,8 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
                        "(VADER lexicon)")
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
-ATTACK_BATCH_HELP = ("texts attacked together, their records written together (default: 1024 for an LSTM or CNN on a "
-                     "GPU, else 128)")
+ROBUSTNESS_BATCH_HELP = ("texts attacked together, their records written together (default: as for `advtext attack`: "
+                         "4096 for a gradient attack on an LSTM or CNN on a GPU, 1024 stepped at once; else 128)")
 ATTACK_LAYOUT_HELP = ("texts attacked together, their records written together (default: 4096 for a gradient attack "
                       "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for --threat oracle there; else 128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
@@ -151,23 +151,6 @@ def cli(deterministic, tf32):
     from advtext.engine import set_numerics
 
     set_numerics(deterministic, tf32)
-
-
-def attack_batch(clf) -> int:
-    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores, but a
-    transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces each)."""
-    word_piece = hasattr(clf.model, "forward_words")
-    return 1024 if clf.device.type == "cuda" and not word_piece else 128
-
-
-def attack_layout(clf, batch_size: int | None, active_rows: int | None, query_only: bool) -> tuple[int, int | None]:
-    """``advtext attack``'s batch and active rows where neither is given. Where a pass holds 1,024 texts (an LSTM or
-    CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once: fewer passes, each as large as
-    before, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
-    rows = attack_batch(clf)
-    if batch_size is None and active_rows is None and not query_only and rows > 128:
-        return 4 * rows, rows
-    return batch_size or rows, active_rows
 
 
 def model_options(f):
@@ -608,7 +591,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     from advtext.text.heldout import split_seed, texts_fingerprint
     from advtext.text.quality import CorpusWords
     from advtext.text.query_attack import whole_vocabulary_refused
-    from advtext.text.run_attack import attack_texts, check_out_file, write_derived_records
+    from advtext.text.run_attack import attack_layout, attack_texts, check_out_file, write_derived_records
     from advtext.text.sign_search import check_method as check_sign_search_device
     from advtext.text.similarity import check_min_similarity
     from advtext.text.transfer import (
@@ -746,7 +729,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="write accuracy-against-word-budget PNGs (one per attack, one curve per run) here")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ROBUSTNESS_BATCH_HELP)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
                protect_stopwords, protect_punctuation, max_change, min_words, polarity_guard, min_similarity,
@@ -768,7 +751,6 @@ def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, 
     specs = parse_attacks(methods, dictionaries, protect_stopwords, max_change, min_words, polarity_guard,
                           min_similarity, measure_similarity, protect_punctuation)
     loaded = [(str(run), TextClassifier.load(run, device)) for run in runs]
-    batch_size = batch_size or attack_batch(loaded[0][1])
     source_run = (str(transfer_from), TextClassifier.load(transfer_from, device)) if transfer_from else None
     check_same_classes([*loaded, *([source_run] if source_run else [])], [])
     split = default_split(split, corpus)

@@ -25,13 +25,15 @@ from commands import ROOT, pct, write_device_section
 
 sys.path.insert(0, str(ROOT))
 
-from advtext.cli import attack_batch  # noqa: E402
 from advtext.goals import SUCCEEDED, Misclassification  # noqa: E402
 from advtext.text.attack import AttackSettings, SequenceAttack  # noqa: E402
 from advtext.text.classifier import TextClassifier  # noqa: E402
 from advtext.text.corpora import load_corpus  # noqa: E402
 from advtext.text.dictionary import build_dictionary  # noqa: E402
-from advtext.text.run_attack import batch_plan  # noqa: E402
+from advtext.text.run_attack import (
+    attack_batch,  # noqa: E402
+    batch_plan,  # noqa: E402
+)
 from advtext.text.tokenizer import words  # noqa: E402
 
 RUN = ROOT / "runs" / "bench" / "row0"

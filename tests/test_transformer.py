@@ -139,7 +139,7 @@ def test_a_transformer_target_keeps_small_attack_batches_on_a_gpu(tiny, small_cl
     texts would keep tens of GB: it keeps the CPU's 128."""
     import types
 
-    from advtext.cli import attack_batch
+    from advtext.text.run_attack import attack_batch
 
     gpu = torch.device("cuda")
     lstm = TextClassifier.load(small_clf[0], "cpu")
@@ -150,7 +150,7 @@ def test_a_transformer_target_keeps_small_attack_batches_on_a_gpu(tiny, small_cl
 def test_a_gpu_lstm_attack_plans_4096_texts_and_steps_1024_unless_told_otherwise(tiny, small_clf):
     import types
 
-    from advtext.cli import attack_layout
+    from advtext.text.run_attack import attack_layout
 
     lstm = TextClassifier.load(small_clf[0], "cpu")
     gpu_lstm = types.SimpleNamespace(model=lstm.model, device=torch.device("cuda"))

@@ -23,7 +23,7 @@ from advtext.text.attack import FAILED, METHODS, SUCCEEDED, AttackSettings
 from advtext.text.classifier import TextClassifier, check_labels_fit
 from advtext.text.dictionary import Dictionary, build_dictionary, parse_dictionary_spec, protects_punctuation
 from advtext.text.query_attack import whole_vocabulary_refused
-from advtext.text.run_attack import attack_texts
+from advtext.text.run_attack import attack_layout, attack_texts
 from advtext.text.tokenizer import Vocabulary
 
 QUERY_ONLY = "oracle"  # the attack name of greedy's query-only form
@@ -155,14 +155,17 @@ class DictionaryCache:
 
 
 def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[str], labels: Sequence[int],
-               keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int,
+               keys: Sequence[int], source: dict, seed: int, records_dir: Path, batch_size: int | None,
                dictionaries: DictionaryCache | None = None, corpus_words: Container[str] | None = None) -> list[dict]:
-    """Attack the texts with one spec; records in ``records_path`` (resumed when already there)."""
+    """Attack the texts with one spec; records in ``records_path`` (resumed when already there). ``batch_size``
+    None: ``attack_layout``'s default for this model and attack."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     query_only = spec.method == QUERY_ONLY
+    batch_size, active_rows = attack_layout(clf, batch_size, None, query_only)
     settings = AttackSettings(method="greedy" if query_only else spec.method, max_change=spec.max_change,
                               min_words=spec.min_words, min_similarity=spec.min_similarity,
-                              measure_similarity=spec.measure_similarity, seed=seed, query_only=query_only)
+                              measure_similarity=spec.measure_similarity, seed=seed, query_only=query_only,
+                              active_rows=active_rows)
     config = {"run": str(Path(run).resolve()), "weights_sha256": clf.fingerprint, **source, "n": len(texts),
               "only_correct": False,
               "method": spec.method, "goal": "untargeted", "dictionary": spec.dictionary,
@@ -176,7 +179,7 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
 
 def measure_robustness(runs: Sequence[tuple[str, TextClassifier]], specs: Sequence[AttackSpec],
                        texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], source: dict, seed: int,
-                       records_dir: Path, batch_size: int = 128,
+                       records_dir: Path, batch_size: int | None = None,
                        transfer_from: tuple[str, TextClassifier] | None = None,
                        corpus_words: Container[str] | None = None) -> dict:
     """Per run: clean accuracy, per attack its figures, and (with ``transfer_from``) the accuracy on the

@@ -172,6 +172,25 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     return [by_id[k] for k in keys]
 
 
+def attack_batch(clf: TextClassifier) -> int:
+    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores, but a
+    transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces each)."""
+    word_piece = hasattr(clf.model, "forward_words")
+    return 1024 if clf.device.type == "cuda" and not word_piece else 128
+
+
+def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int | None,
+                  query_only: bool) -> tuple[int, int | None]:
+    """An attack's batch and active rows (``advtext attack``, ``robustness``) where neither is given. Where a pass
+    holds 1,024 texts (an LSTM or CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once:
+    fewer passes, each as large as before, as finished texts make room for the next. Else ``attack_batch``, every
+    text stepped."""
+    rows = attack_batch(clf)
+    if batch_size is None and active_rows is None and not query_only and rows > 128:
+        return 4 * rows, rows
+    return batch_size or rows, active_rows
+
+
 def batch_plan(texts: Sequence[str], max_len: int | None, batch_size: int) -> list[list[int]]:
     """The batches (indices of ``texts``) an attack runs: similar lengths together, so that little of a batch is
     padding. The plan depends on the texts alone: under torchrun rank r runs batches r, r + N, ..., each made
