@@ -629,12 +629,12 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     clf = TextClassifier.load(run, device)
     if sign_search is not None:
         check_sign_search_device(sign_search, clf.device)
-    batch_size, active_rows = attack_layout(clf, batch_size, active_rows, threat == "oracle")
     goal = parse_goal(goal_spec, clf.num_classes)
     attacker = clf  # the model whose gradients or probabilities the attack reads
     if threat == "transfer":
         attacker = TextClassifier.load(substitute_run, device)
         check_substitute(clf, attacker, substitute_run)
+    batch_size, active_rows = attack_layout(attacker, batch_size, active_rows, threat == "oracle")
     if input_file is not None:
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))

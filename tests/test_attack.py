@@ -1,5 +1,6 @@
 """The sequence attack on a small real model: every claim a record makes is checked from scratch."""
 
+import gc
 import json
 import os
 import subprocess
@@ -61,17 +62,28 @@ def test_records_are_true_when_checked_from_scratch(sample, tmp_path, method):
 @pytest.mark.parametrize("method, query_only", [("papernot", False), ("greedy", False), ("greedy", True)])
 def test_the_warm_up_attacks_one_text_first_and_changes_no_record(sample, tmp_path, monkeypatch, method, query_only):
     clf, texts, labels = sample
-    first_rows = []
+    calls = []  # per run: rows, whether the cycle collector ran, the outcomes
+
+    def recording(self, rows, *a, _run, **k):
+        outcomes = _run(self, rows, *a, **k)
+        calls.append((len(rows), gc.isenabled(), outcomes))
+        return outcomes
+
     for name in ("SequenceAttack", "QueryAttack"):
         cls = getattr(run_attack_module, name)
-        monkeypatch.setattr(cls, "run", lambda self, rows, *a, _run=cls.run, **k: first_rows.append(len(rows))
-                            or _run(self, rows, *a, **k))
-    kw = {"method": method, "query_only": query_only, "max_change": 0.3, "measure_similarity": False,
+        monkeypatch.setattr(cls, "run", lambda self, rows, *a, _run=cls.run, **k: recording(self, rows, *a,
+                                                                                             _run=_run, **k))
+    kw = {"method": method, "query_only": query_only, "max_change": 0.1, "measure_similarity": False,
           "dictionary": "wordnet" if query_only else "vocab"}
-    warmed = run_attack(clf, texts, labels, tmp_path / "warm.jsonl", batch_size=16, **kw)
-    assert first_rows[0] == 1 and first_rows[1:] == [16, 16, 16, 12]  # one text, then the four batches
+    warmed = run_attack(clf, texts[:40], labels[:40], tmp_path / "warm.jsonl", batch_size=16, **kw)
+    assert [rows for rows, _, _ in calls] == [1, 16, 16, 8]  # one text, then the three batches
+    assert calls[0][1] and not any(enabled for _, enabled, _ in calls[1:])  # collector paused for the batches
+    calls.clear()  # a budget that lets no word of these texts change: the warm-up still runs the passes in full
+    run_attack(clf, texts[:16], labels[:16], tmp_path / "tight.jsonl", batch_size=16, **{**kw, "max_change": 0.01})
+    trial, first = calls[0][2][0], calls[1][2]
+    assert trial.forwards > 1 and (query_only or trial.backwards >= 1) and not any(o.changed for o in first)
     monkeypatch.setattr(run_attack_module, "_warm_up", lambda *a: None)
-    cold = run_attack(clf, texts, labels, tmp_path / "cold.jsonl", batch_size=16, **kw)
+    cold = run_attack(clf, texts[:40], labels[:40], tmp_path / "cold.jsonl", batch_size=16, **kw)
     assert comparable(warmed) == comparable(cold)
 
 

@@ -218,3 +218,18 @@ def test_interrupted_hardening_resumes_to_the_same_weights(tmp_path, schedule):
     resumed, resumed_history = run(progress)
     assert resumed_history == [{**h, "seconds": r["seconds"]} for h, r in zip(whole_history, resumed_history)]
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+@pytest.mark.parametrize("method, active", [("papernot", 5), ("oracle", None)])
+def test_robustness_attacks_with_the_layout_of_the_model_attacked(small_clf, monkeypatch, tmp_path, method, active):
+    """Each attack takes ``attack_layout``'s batch and active rows for its model (none for the query-only one)."""
+    from advtext.defenses import robustness
+
+    _, clf = small_clf
+    asked, used = [], {}
+    monkeypatch.setattr(robustness, "attack_layout", lambda model, batch, rows, query_only: asked.append(
+        (model, batch, rows, query_only)) or (16, None if query_only else 5))
+    monkeypatch.setattr(robustness, "attack_texts", lambda *a: used.update(settings=a[6], batch=a[9]) or [])
+    robustness.run_attack(clf, "run", AttackSpec(method, "wordnet"), ["a b"], [0], [0], {}, 0, tmp_path, None)
+    assert asked == [(clf, None, None, method == "oracle")]
+    assert used["batch"] == 16 and used["settings"].active_rows == active

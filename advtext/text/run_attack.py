@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Container, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from advtext import strict_json
 from advtext.distributed import barrier, world
 from advtext.engine import cyclic_gc_paused
 from advtext.errors import AdvtextError
-from advtext.goals import Goal
+from advtext.goals import Goal, Misclassification
 from advtext.progress import progress_bar
 from advtext.text.attack import FAILED, SKIPPED, SUCCEEDED, AttackSettings, SequenceAttack
 from advtext.text.classifier import TextClassifier, check_labels_fit
@@ -161,6 +162,9 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
         attack_file(out, plan)
         merge_parts(out, config, keys)
     else:
+        if len(plan) < w.size and w.main:
+            print(f"note: {len(plan)} batch(es) for {w.size} ranks, so {w.size - len(plan)} rank(s) have nothing to "
+                  "attack: give a smaller --batch-size to spread the texts", file=sys.stderr)
         done = {r["id"] for path in [out, *part_files(out)] for r in _records_of(path, config)}
         mine = [[i for i in plan[b] if keys[i] not in done] for b in w.shard(len(plan))]
         attack_file(part_path(out, w.rank), [batch for batch in mine if batch])
@@ -181,13 +185,13 @@ def attack_batch(clf: TextClassifier) -> int:
 
 def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int | None,
                   query_only: bool) -> tuple[int, int | None]:
-    """An attack's batch and active rows (``advtext attack``, ``robustness``) where neither is given. Where a pass
-    holds 1,024 texts (an LSTM or CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once:
-    fewer passes, each as large as before, as finished texts make room for the next. Else ``attack_batch``, every
-    text stepped."""
+    """An attack's batch and active rows (``advtext attack``, ``robustness``) where not given. Where a pass holds
+    1,024 texts (an LSTM or CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once: fewer
+    passes, each as large as before, as finished texts make room for the next. Else ``attack_batch``, every text
+    stepped."""
     rows = attack_batch(clf)
-    if batch_size is None and active_rows is None and not query_only and rows > 128:
-        return 4 * rows, rows
+    if batch_size is None and not query_only and rows > 128:
+        return 4 * rows, active_rows or rows
     return batch_size or rows, active_rows
 
 
@@ -316,10 +320,14 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
                  texts: Sequence[str], labels: Sequence[int], keys: Sequence[int], batches: list[list[int]],
                  records: list[dict], corpus_words: Container[str] | None) -> None:
     """Attack the ``batches`` (indices) one by one, appending each record to ``f`` and ``records``."""
-    attack = (QueryAttack if settings.query_only else SequenceAttack)(clf.model, goal, dictionary, settings)
+    kind = QueryAttack if settings.query_only else SequenceAttack
+    attack = kind(clf.model, goal, dictionary, settings)
     if batches:
-        first = batches[0][0]
-        _warm_up(clf, attack, texts[first], labels[first], keys[first])
+        # the longest text of the first batch, attacked until the model's own prediction changes, with no word
+        # budget: a trial that surely runs the backward pass and the search
+        trial = kind(clf.model, Misclassification(), dictionary, replace(settings, max_change=None, min_words=0))
+        last = batches[0][-1]
+        _warm_up(clf, trial, texts[last], keys[last])
     with progress_bar(sum(map(len, batches)), f"attack ({settings.method}"
                                               f"{', query-only' if settings.query_only else ''})") as bar:
         for batch in batches:
@@ -339,15 +347,17 @@ def _measures_similarity(settings: AttackSettings) -> bool:
     return settings.measure_similarity or settings.min_similarity is not None
 
 
-def _warm_up(clf: TextClassifier, attack: SequenceAttack, text: str, label: int, key: int) -> None:
-    """Attack one text and discard the result, before any record is timed: a device's one-time start-up (a GPU's
-    cuDNN plans and kernel loading, the CPU's compiled sign search, the sentence encoder) then counts in no
-    record's seconds, as loading the model does not."""
-    if _measures_similarity(attack.settings):
+def _warm_up(clf: TextClassifier, trial: SequenceAttack, text: str, key: int) -> None:
+    """Classify one text as the float32 recheck does, attack it with ``trial`` and discard the result, before any
+    record is timed: a device's one-time start-up (a GPU's cuDNN plans and kernel loading, the CPU's compiled sign
+    search, the sentence encoder) then counts in no record's seconds, as loading the model does not."""
+    if _measures_similarity(trial.settings):
         sentence_encoder(str(clf.device)).encode([text])
-    row = clf.vocab.encode(words(text)[: clf.max_len])
+    tokens = words(text)
+    row = clf.vocab.encode(tokens[: clf.max_len])
     if any(x != Vocabulary.unk_id for x in row):
-        attack.run([row], [label], [key])
+        own = int(clf.predict_proba_words([tokens]).argmax(-1))
+        trial.run([row], [own], [key])
 
 
 def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts: list[str], labels: list[int],
