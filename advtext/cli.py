@@ -33,10 +33,9 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
                        "(VADER lexicon)")
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
-ROBUSTNESS_BATCH_HELP = ("texts attacked together, their records written together (default: as for `advtext attack`: "
-                         "4096 for a gradient attack on an LSTM or CNN on a GPU, 1024 stepped at once; else 128)")
-ATTACK_LAYOUT_HELP = ("texts attacked together, their records written together (default: 4096 for a gradient attack "
-                      "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for --threat oracle there; else 128)")
+ATTACK_BATCH_HELP = ("texts attacked together, their records written together (default: 4096 for a gradient attack "
+                     "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for the query-only attack there; else "
+                     "128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
                     "the next, so that a batch's slow tail does not leave a GPU idle (default: 1024 of --batch-size's "
                     "default on a GPU, else the whole batch); the records' changes stay the same")
@@ -570,7 +569,7 @@ def export(run, out, overwrite):
                    "word importance by deletion, every candidate queried, greedy's query-only form); transfer:RUN "
                    "(craft on a substitute run you own, measure on the target); samples:N (a substitute LSTM "
                    "trained on N texts of the training split, labelled by the target)")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_LAYOUT_HELP)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
 @click.option("--active-rows", type=int, default=None, callback=_positive, help=ACTIVE_ROWS_HELP)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL records (resumed if it exists)")
@@ -729,7 +728,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="write accuracy-against-word-budget PNGs (one per attack, one curve per run) here")
-@click.option("--batch-size", type=int, default=None, callback=_positive, help=ROBUSTNESS_BATCH_HELP)
+@click.option("--batch-size", type=int, default=None, callback=_positive, help=ATTACK_BATCH_HELP)
 @click.option("--device", default="auto", show_default=True)
 def robustness(runs, corpus, text_column, label_column, empty, max_words, seed, split, limit, methods, dictionaries,
                protect_stopwords, protect_punctuation, max_change, min_words, polarity_guard, min_similarity,

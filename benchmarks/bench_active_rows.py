@@ -30,10 +30,7 @@ from advtext.text.attack import AttackSettings, SequenceAttack  # noqa: E402
 from advtext.text.classifier import TextClassifier  # noqa: E402
 from advtext.text.corpora import load_corpus  # noqa: E402
 from advtext.text.dictionary import build_dictionary  # noqa: E402
-from advtext.text.run_attack import (
-    attack_batch,  # noqa: E402
-    batch_plan,  # noqa: E402
-)
+from advtext.text.run_attack import attack_batch, batch_plan  # noqa: E402
 from advtext.text.tokenizer import words  # noqa: E402
 
 RUN = ROOT / "runs" / "bench" / "row0"

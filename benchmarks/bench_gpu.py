@@ -77,8 +77,8 @@ def papernot_row(name: str, n: int, batch_size: int | None, device: str, *option
     s = attack_summary(records)
     seconds = sum(r["seconds"] for r in records)
     row = (f"| papernot, whole vocabulary | {name} | {len(records)} | {batch_size or 'default'} | "
-           f"{s['success_rate']:.1%} | "
-           f"{s['words_changed']['mean']:.2f} | {seconds:.2f} | {len(records) / seconds:,.0f} | {wall:.1f} |")
+           f"{s['success_rate']:.1%} | {s['words_changed']['mean']:.2f} | {seconds:.2f} | "
+           f"{len(records) / seconds:,.0f} | {wall:.1f} |")
     print(row, flush=True)  # as it comes: a device's time limit may stop the script before the table
     return row
 

@@ -176,23 +176,26 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     return [by_id[k] for k in keys]
 
 
+def _large_passes(clf: TextClassifier) -> bool:
+    """Whether a pass may hold 1,024 texts: an LSTM or CNN on a GPU. A GPU keeps more rows busy than a CPU's cores,
+    but a transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces
+    each)."""
+    return clf.device.type == "cuda" and not hasattr(clf.model, "forward_words")
+
+
 def attack_batch(clf: TextClassifier) -> int:
-    """The default number of texts attacked together: a GPU keeps more rows busy than a CPU's cores, but a
-    transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces each)."""
-    word_piece = hasattr(clf.model, "forward_words")
-    return 1024 if clf.device.type == "cuda" and not word_piece else 128
+    """The default number of texts attacked together, every one stepped at each pass."""
+    return 1024 if _large_passes(clf) else 128
 
 
 def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int | None,
                   query_only: bool) -> tuple[int, int | None]:
-    """An attack's batch and active rows (``advtext attack``, ``robustness``) where not given. Where a pass holds
-    1,024 texts (an LSTM or CNN on a GPU) a gradient attack plans 4,096 together and steps 1,024 at once: fewer
-    passes, each as large as before, as finished texts make room for the next. Else ``attack_batch``, every text
-    stepped."""
-    rows = attack_batch(clf)
-    if batch_size is None and not query_only and rows > 128:
-        return 4 * rows, active_rows or rows
-    return batch_size or rows, active_rows
+    """An attack's batch and active rows (``advtext attack``, ``robustness``) where not given. Where passes are
+    large, a gradient attack plans 4,096 texts together and steps 1,024 at once: fewer passes, each as large as
+    ``attack_batch``'s, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
+    if batch_size is None and not query_only and _large_passes(clf):
+        return 4096, active_rows or 1024
+    return batch_size or attack_batch(clf), active_rows
 
 
 def batch_plan(texts: Sequence[str], max_len: int | None, batch_size: int) -> list[list[int]]:
@@ -347,7 +350,7 @@ def _measures_similarity(settings: AttackSettings) -> bool:
     return settings.measure_similarity or settings.min_similarity is not None
 
 
-def _warm_up(clf: TextClassifier, trial: SequenceAttack, text: str, key: int) -> None:
+def _warm_up(clf: TextClassifier, trial: SequenceAttack | QueryAttack, text: str, key: int) -> None:
     """Classify one text as the float32 recheck does, attack it with ``trial`` and discard the result, before any
     record is timed: a device's one-time start-up (a GPU's cuDNN plans and kernel loading, the CPU's compiled sign
     search, the sentence encoder) then counts in no record's seconds, as loading the model does not."""
