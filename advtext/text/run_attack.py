@@ -326,11 +326,8 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
     kind = QueryAttack if settings.query_only else SequenceAttack
     attack = kind(clf.model, goal, dictionary, settings)
     if batches:
-        # the longest text of the first batch, attacked until the model's own prediction changes, with no word
-        # budget: a trial that surely runs the backward pass and the search
-        trial = kind(clf.model, Misclassification(), dictionary, replace(settings, max_change=None, min_words=0))
-        last = batches[0][-1]
-        _warm_up(clf, trial, texts[last], keys[last])
+        last = batches[0][-1]  # the longest text of the first batch
+        _warm_up(clf, kind, dictionary, settings, texts[last], keys[last])
     with progress_bar(sum(map(len, batches)), f"attack ({settings.method}"
                                               f"{', query-only' if settings.query_only else ''})") as bar:
         for batch in batches:
@@ -350,16 +347,19 @@ def _measures_similarity(settings: AttackSettings) -> bool:
     return settings.measure_similarity or settings.min_similarity is not None
 
 
-def _warm_up(clf: TextClassifier, trial: SequenceAttack | QueryAttack, text: str, key: int) -> None:
-    """Classify one text as the float32 recheck does, attack it with ``trial`` and discard the result, before any
-    record is timed: a device's one-time start-up (a GPU's cuDNN plans and kernel loading, the CPU's compiled sign
-    search, the sentence encoder) then counts in no record's seconds, as loading the model does not."""
-    if _measures_similarity(trial.settings):
+def _warm_up(clf: TextClassifier, kind: type[SequenceAttack | QueryAttack], dictionary: Dictionary,
+             settings: AttackSettings, text: str, key: int) -> None:
+    """Classify one text as the float32 recheck does, attack it and discard the result, before any record is timed:
+    a device's one-time start-up (a GPU's cuDNN plans and kernel loading, the CPU's compiled sign search, the
+    sentence encoder) then counts in no record's seconds, as loading the model does not. The trial attack aims at
+    the model's own prediction with no word budget, so that it surely runs the backward pass and the search."""
+    if _measures_similarity(settings):
         sentence_encoder(str(clf.device)).encode([text])
     tokens = words(text)
     row = clf.vocab.encode(tokens[: clf.max_len])
     if any(x != Vocabulary.unk_id for x in row):
         own = int(clf.predict_proba_words([tokens]).argmax(-1))
+        trial = kind(clf.model, Misclassification(), dictionary, replace(settings, max_change=None, min_words=0))
         trial.run([row], [own], [key])
 
 
