@@ -34,8 +34,8 @@ POLARITY_GUARD_HELP = ("no substitute of the opposite sentiment, nor of strong s
 PUNCTUATION_HELP = ("never change a punctuation mark, nor insert one or a bare number (default: on for greedy and "
                     "oracle, off for papernot, whose paper draws from the whole vocabulary)")
 ATTACK_BATCH_HELP = ("texts attacked together, their records written together (default: 4096 for a gradient attack "
-                     "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for the query-only attack there; else "
-                     "128)")
+                     "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for the query-only attack or --bf16 "
+                     "there; else 128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
                     "the next, so that a batch's slow tail does not leave a GPU idle (default: 1024 of --batch-size's "
                     "default on a GPU, else the whole batch); the records' changes stay the same")
@@ -633,7 +633,7 @@ def attack(run, corpus, text_column, label_column, empty, max_words, seed, split
     if threat == "transfer":
         attacker = TextClassifier.load(substitute_run, device)
         check_substitute(clf, attacker, substitute_run)
-    batch_size, active_rows = attack_layout(attacker, batch_size, active_rows, threat == "oracle")
+    batch_size, active_rows = attack_layout(attacker, batch_size, active_rows, threat != "oracle" and not bf16)
     if input_file is not None:
         texts, labels = read_user_texts(input_file, text_column, label_column, empty, clf)
         keys = list(range(len(texts)))

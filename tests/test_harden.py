@@ -227,9 +227,9 @@ def test_robustness_attacks_with_the_layout_of_the_model_attacked(small_clf, mon
 
     _, clf = small_clf
     asked, used = [], {}
-    monkeypatch.setattr(robustness, "attack_layout", lambda model, batch, rows, query_only: asked.append(
-        (model, batch, rows, query_only)) or (16, None if query_only else 5))
+    monkeypatch.setattr(robustness, "attack_layout", lambda model, batch, rows, refills: asked.append(
+        (model, batch, rows, refills)) or (16, 5 if refills else None))
     monkeypatch.setattr(robustness, "attack_texts", lambda *a: used.update(settings=a[6], batch=a[9]) or [])
     robustness.run_attack(clf, "run", AttackSpec(method, "wordnet"), ["a b"], [0], [0], {}, 0, tmp_path, None)
-    assert asked == [(clf, None, None, method == "oracle")]
+    assert asked == [(clf, None, None, method != "oracle")]
     assert used["batch"] == 16 and used["settings"].active_rows == active

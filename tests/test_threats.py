@@ -205,7 +205,8 @@ def test_robustness_measures_the_query_only_attack_beside_the_gradient_ones(cli,
 
 
 def test_the_attack_takes_the_layout_of_the_model_whose_gradients_it_reads(cli, small_clf, tmp_path, monkeypatch):
-    """Under --threat transfer the substitute is attacked, so its batch and active rows are asked for."""
+    """Under --threat transfer the substitute is attacked, so its batch and active rows are asked for; under --bf16
+    the attack does not refill by default (new texts would run apart, in float32)."""
     from advtext.text import run_attack
     from advtext.text.classifier import TextClassifier
 
@@ -214,12 +215,16 @@ def test_the_attack_takes_the_layout_of_the_model_whose_gradients_it_reads(cli, 
     load = TextClassifier.load
     monkeypatch.setattr(TextClassifier, "load", staticmethod(lambda *a, **k: loaded.append(load(*a, **k))
                                                              or loaded[-1]))
-    monkeypatch.setattr(run_attack, "attack_layout", lambda model, batch, rows, query_only: asked.append(model)
-                        or (16, 5))
+    monkeypatch.setattr(run_attack, "attack_layout", lambda model, batch, rows, refills: asked.append(
+        (model, refills)) or (16, 5))
     into = run_attack._attack_into
     monkeypatch.setattr(run_attack, "_attack_into", lambda f, clf, goal, dictionary, settings, *a: active.append(
         settings.active_rows) or into(f, clf, goal, dictionary, settings, *a))
     code, _, err = cli("attack", run, "--corpus", "rotten-tomatoes", "--n", "20", "--method", "greedy",
                        "--no-similarity", "--threat", f"transfer:{run}", "--out", tmp_path / "t.jsonl")
     assert code == 0, err
-    assert len(loaded) == 2 and asked == [loaded[1]] and active == [5]
+    assert len(loaded) == 2 and asked == [(loaded[1], True)] and active == [5]
+    code, _, err = cli("attack", run, "--corpus", "rotten-tomatoes", "--n", "20", "--method", "greedy",
+                       "--no-similarity", "--bf16", "--out", tmp_path / "h.jsonl")
+    assert code == 0, err
+    assert asked[1] == (loaded[2], False)

@@ -155,12 +155,12 @@ def test_a_gpu_lstm_attack_plans_4096_texts_and_steps_1024_unless_told_otherwise
     lstm = TextClassifier.load(small_clf[0], "cpu")
     gpu_lstm = types.SimpleNamespace(model=lstm.model, device=torch.device("cuda"))
     gpu_bert = types.SimpleNamespace(model=tiny[0].model, device=torch.device("cuda"))
-    assert attack_layout(gpu_lstm, None, None, False) == (4096, 1024)
-    assert attack_layout(gpu_lstm, 500, None, False) == (500, None)  # a batch given: every text stepped
-    assert attack_layout(gpu_lstm, None, 300, False) == (4096, 300)
-    assert attack_layout(gpu_lstm, None, None, True) == (1024, None)  # the query-only attack does not refill
-    assert attack_layout(gpu_bert, None, None, False) == (128, None)
-    assert attack_layout(lstm, None, None, False) == (128, None)
+    assert attack_layout(gpu_lstm, None, None, True) == (4096, 1024)
+    assert attack_layout(gpu_lstm, 500, None, True) == (500, None)  # a batch given: every text stepped
+    assert attack_layout(gpu_lstm, None, 300, True) == (4096, 300)
+    assert attack_layout(gpu_lstm, None, None, False) == (1024, None)  # query-only or bf16: no refilling
+    assert attack_layout(gpu_bert, None, None, True) == (128, None)
+    assert attack_layout(lstm, None, None, True) == (128, None)
 
 
 def test_a_folder_saved_in_bfloat16_is_read_in_float32(tiny, tmp_path):

@@ -161,7 +161,7 @@ def run_attack(clf: TextClassifier, run: str, spec: AttackSpec, texts: Sequence[
     None: ``attack_layout``'s default for this model and attack."""
     dictionary = (dictionaries or DictionaryCache()).get(clf.vocab, spec)
     query_only = spec.method == QUERY_ONLY
-    batch_size, active_rows = attack_layout(clf, batch_size, None, query_only)
+    batch_size, active_rows = attack_layout(clf, batch_size, None, not query_only)
     settings = AttackSettings(method="greedy" if query_only else spec.method, max_change=spec.max_change,
                               min_words=spec.min_words, min_similarity=spec.min_similarity,
                               measure_similarity=spec.measure_similarity, seed=seed, query_only=query_only,

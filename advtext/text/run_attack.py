@@ -189,11 +189,12 @@ def attack_batch(clf: TextClassifier) -> int:
 
 
 def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int | None,
-                  query_only: bool) -> tuple[int, int | None]:
+                  refills: bool) -> tuple[int, int | None]:
     """An attack's batch and active rows (``advtext attack``, ``robustness``) where not given. Where passes are
-    large, a gradient attack plans 4,096 texts together and steps 1,024 at once: fewer passes, each as large as
-    ``attack_batch``'s, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
-    if batch_size is None and not query_only and _large_passes(clf):
+    large and the attack ``refills`` cheaply (a gradient attack, not under bf16, where a pass that takes in new
+    texts runs them apart), it plans 4,096 texts together and steps 1,024 at once: fewer passes, each as large
+    as ``attack_batch``'s, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
+    if batch_size is None and refills and _large_passes(clf):
         return 4096, active_rows or 1024
     return batch_size or attack_batch(clf), active_rows
 
