@@ -37,8 +37,8 @@ ATTACK_BATCH_HELP = ("texts attacked together, their records written together (d
                      "on an LSTM or CNN on a GPU, 1024 stepped at once; 1024 for the query-only attack or --bf16 "
                      "there; else 128)")
 ACTIVE_ROWS_HELP = ("gradient attacks: step at most this many texts of a batch at once, finished texts making room for "
-                    "the next, so that a batch's slow tail does not leave a GPU idle (default: 1024 of --batch-size's "
-                    "default on a GPU, else the whole batch); the records' changes stay the same")
+                    "the next, so that a batch's slow tail does not leave a GPU idle (default: 1024 where --batch-size "
+                    "defaults to 4096, else the whole batch); the records' changes stay the same")
 TRAIN_SEED_HELP = "seed of the corpus split (recorded in the run), shuffling and initialisation"
 DRAW_SEED_HELP = ("seed of this command's draws (texts, positions); the corpus is split with the run's own seed, "
                   "as in training")

@@ -176,6 +176,9 @@ def attack_texts(clf: TextClassifier, texts: Sequence[str], labels: Sequence[int
     return [by_id[k] for k in keys]
 
 
+LARGE_PASS, PLANNED_PER_PASS = 1024, 4  # on a GPU: texts a pass may hold; texts planned per texts stepped
+
+
 def _large_passes(clf: TextClassifier) -> bool:
     """Whether a pass may hold 1,024 texts: an LSTM or CNN on a GPU. A GPU keeps more rows busy than a CPU's cores,
     but a transformer's backward pass over 1,024 long texts keeps tens of GB for its gradient (MiniLM, 500 pieces
@@ -185,7 +188,7 @@ def _large_passes(clf: TextClassifier) -> bool:
 
 def attack_batch(clf: TextClassifier) -> int:
     """The default number of texts attacked together, every one stepped at each pass."""
-    return 1024 if _large_passes(clf) else 128
+    return LARGE_PASS if _large_passes(clf) else 128
 
 
 def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int | None,
@@ -195,7 +198,7 @@ def attack_layout(clf: TextClassifier, batch_size: int | None, active_rows: int 
     texts runs them apart), it plans 4,096 texts together and steps 1,024 at once: fewer passes, each as large
     as ``attack_batch``'s, as finished texts make room for the next. Else ``attack_batch``, every text stepped."""
     if batch_size is None and refills and _large_passes(clf):
-        return 4096, active_rows or 1024
+        return PLANNED_PER_PASS * LARGE_PASS, active_rows or LARGE_PASS
     return batch_size or attack_batch(clf), active_rows
 
 
@@ -344,6 +347,11 @@ def _attack_into(f, clf: TextClassifier, goal: Goal, dictionary: Dictionary, set
             bar.advance(len(batch), success=f"{ok}/{tried}")
 
 
+def _knows_a_word(row: list[int]) -> bool:
+    """Whether the model knows a word of the text (ids): a text it knows none of is not attacked."""
+    return any(x != Vocabulary.unk_id for x in row)
+
+
 def _measures_similarity(settings: AttackSettings) -> bool:
     return settings.measure_similarity or settings.min_similarity is not None
 
@@ -358,7 +366,7 @@ def _warm_up(clf: TextClassifier, kind: type[SequenceAttack | QueryAttack], dict
         sentence_encoder(str(clf.device)).encode([text])
     tokens = words(text)
     row = clf.vocab.encode(tokens[: clf.max_len])
-    if any(x != Vocabulary.unk_id for x in row):
+    if _knows_a_word(row):
         own = int(clf.predict_proba_words([tokens]).argmax(-1))
         trial = kind(clf.model, Misclassification(), dictionary, replace(settings, max_change=None, min_words=0))
         trial.run([row], [own], [key])
@@ -370,7 +378,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     all_tokens = [tokenize(t) for t in texts]
     tokens = [toks[: clf.max_len] for toks in all_tokens]
     ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
-    usable = [i for i, row in enumerate(ids) if any(x != Vocabulary.unk_id for x in row)]
+    usable = [i for i, row in enumerate(ids) if _knows_a_word(row)]
     threshold = attack.settings.min_similarity
     encoder = sentence_encoder(str(clf.device)) if _measures_similarity(attack.settings) else None
     accept = None if threshold is None else similarity_check(encoder, [texts[i] for i in usable],
