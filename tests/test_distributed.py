@@ -208,7 +208,8 @@ def test_torchrun_with_more_ranks_than_texts_and_a_foreign_part(small_clf, tmp_p
     done = torchrun(2, "attack", run, *ATTACK, "--limit", "4", "--out", other)
     assert done.returncode != 0
     said = [line for line in done.stderr.splitlines() if line.startswith("error")]
-    assert len(said) == 2 and all("rank-1.jsonl was written by a different configuration" in x for x in said)
+    # every rank that gets to read the parts refuses in one line; torchrun may stop the other rank before it does
+    assert 1 <= len(said) <= 2 and all("rank-1.jsonl was written by a different configuration" in x for x in said)
     # torchrun prints its own traceback of the failed launch; none comes from advtext's code
     assert not [line for line in done.stderr.splitlines() if line.strip().startswith("File") and "advtext" in line
                 and "site-packages/torch" not in line]
