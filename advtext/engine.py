@@ -159,8 +159,8 @@ def gradient(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
 def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
                    chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Like ``gradient``, for ``objective(x, *extra) -> (values (B,), wanted (B,) bool)`` that decides on its
-    own forward pass which rows need a gradient: only those are backpropagated, and a chunk where no row
-    does takes no backward pass at all.
+    own forward pass which rows need a gradient: the others get a zero gradient. Every chunk is backpropagated,
+    with no host-side test of ``wanted`` (on a GPU such a test would wait for the forward pass).
 
     Returns ``(values, grad (zero for rows not wanted), wanted)``.
     """
@@ -169,10 +169,7 @@ def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
         xi = x[sl].detach().requires_grad_(True)
         with torch.enable_grad():
             v, w = objective(xi, *(e[sl] for e in extra))
-            if w.any():
-                (g,) = torch.autograd.grad(v[w].sum(), xi)
-            else:
-                g = torch.zeros_like(xi)
+            (g,) = torch.autograd.grad(torch.where(w, v, 0.0).sum(), xi)
         values.append(v.detach())
         grads.append(g)
         wanted.append(w)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import torch
 
 from advtext.engine import attack_mode, evaluate, gradient_where
@@ -180,6 +181,13 @@ ENDINGS = {
 }
 
 
+def to_device(indices: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Host-side row indices on ``device``, without waiting for the work queued there (on a GPU a pinned buffer
+    and an asynchronous copy; a plain copy would wait for the queue to empty)."""
+    rows = torch.from_numpy(indices)
+    return rows.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else rows.to(device)
+
+
 class SequenceAttack:
     """One configured attack: model, goal, dictionary and settings; ``run`` attacks a batch."""
 
@@ -212,7 +220,7 @@ class SequenceAttack:
         hidden states (b, T, H) on the way (None for other models), and which rows were backpropagated.
 
         Only rows that ``may_continue`` (default: all) and whose goal the forward pass shows unmet need a
-        gradient; the others take no backward pass (their gradient rows are zero).
+        gradient; the others' gradient rows are zero.
         """
         log_probs, hidden = [], []
         if may_continue is None:
@@ -299,10 +307,11 @@ class SequenceAttack:
         """
         pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
         sub = self.sign_substitutes(ids, grad, pos)
-        row = (sub >= 0).nonzero().flatten()
-        if accept is not None and len(row):
-            ok = accept(row, substituted(ids, row, pos[row], sub[row]))
-            sub[row[~ok]] = -1
+        if accept is not None:
+            row = (sub >= 0).nonzero().flatten()
+            if len(row):
+                ok = accept(row, substituted(ids, row, pos[row], sub[row]))
+                sub[row[~ok]] = -1
         return pos[:, None], sub, 0, None
 
     def _greedy_step(self, ids, grad, open_positions, labels, hidden, accept=None):
@@ -346,75 +355,83 @@ class SequenceAttack:
         (rows of this batch, candidate ids, changed positions) may refuse candidate texts.
 
         At most ``settings.active_rows`` rows (None: all) are stepped at once: as rows finish, the next rows of the
-        batch take their place, so that a batch's tail of slow rows does not leave the device idle."""
+        batch take their place, so that a batch's tail of slow rows does not leave the device idle.
+
+        The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), and which rows go on is read back
+        once per pass (twice for greedy, whose verified step may reach the goal): on a GPU each read waits for the
+        work queued before it, so the host lists the rows of the next pass while the device runs this one."""
         n = len(rows)
-        original = pad_ids(rows, self.device)
+        dev = self.device
+        padded = pad_ids(rows)
+        widths = (padded != 0).sum(1).numpy()  # each row's length, known to the host: a pass's padding
+        original = padded.to(dev)
         ids = original.clone()
-        y = torch.tensor(labels, device=self.device)
-        lengths = (ids != 0).sum(1)
+        y = torch.tensor(labels, device=dev)
+        lengths = torch.as_tensor(widths, device=dev)
         open_positions = self.changeable(ids)
         budget = word_budget(lengths, self.settings.max_change, self.settings.min_words)
-        priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(self.device)
-        dev = self.device
-        # the bookkeeping stays on the device, read back once per batch: a row's fate is a code (ENDINGS)
+        priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(dev)
         forwards = torch.zeros(n, dtype=torch.long, device=dev)
         backwards = torch.zeros(n, dtype=torch.long, device=dev)
         ending = torch.full((n,), RUNNING, dtype=torch.long, device=dev)
         probs_before = torch.zeros(n, self.model.cfg.num_classes, device=dev)
         probs_after = torch.zeros_like(probs_before)
-        applies = self.goal.applies(y)
+        applies = self.goal.applies(y).cpu().numpy()
         if not applies.all():  # these rows are only classified: one forward pass
-            probs = torch.softmax(evaluate(self.model, ids[~applies]).float(), -1)
-            probs_before[~applies] = probs
-            probs_after[~applies] = probs
-            forwards[~applies] = 1
-            ending[~applies] = GOAL_NOT_APPLICABLE
-        waiting = torch.arange(n, device=dev)[applies]  # rows not stepped yet, in the batch's order
-        active = waiting[:0]
+            skipped = to_device(np.flatnonzero(~applies), dev)
+            probs = torch.softmax(evaluate(self.model, ids[skipped]).float(), -1)
+            probs_before[skipped] = probs
+            probs_after[skipped] = probs
+            forwards[skipped] = 1
+            ending[skipped] = GOAL_NOT_APPLICABLE
         width = self.settings.active_rows or n
-        half = self.settings.bf16
-        with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=half):
-            while len(active) or len(waiting):
-                room = width - len(active)
-                if room > 0 and len(waiting):  # rows that finished make room for waiting ones
-                    active, waiting = torch.cat([active, waiting[:room]]), waiting[room:]
-                fresh = forwards[active] == 0  # this pass classifies them as given: the probabilities before
-                cols = max(1, int(lengths[active].max()))  # the active rows' padding, no wider
+        waiting = np.flatnonzero(applies)  # rows not stepped yet, in the batch's order
+        listed, waiting = waiting[:width], waiting[width:]  # the rows of a pass, on the host
+        active, carried = to_device(listed, dev), 0  # rows before ``carried`` had a pass already
+        with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
+            while len(listed):
+                cols = max(1, int(widths[listed].max()))  # the active rows' padding, no wider
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
-                log_probs, grad, hidden, keep = self._pass(ids[active, :cols], y[active], ~(spent | stuck), fresh)
+                log_probs, grad, hidden, keep = self._pass(ids[active, :cols], y[active], ~(spent | stuck), carried)
                 forwards[active] += 1
-                backwards[active[keep]] += 1
+                backwards[active] += keep.long()
                 probs = log_probs.exp()
                 probs_after[active] = probs
-                probs_before[active[fresh]] = probs[fresh]
+                probs_before[active[carried:]] = probs[carried:]  # the texts as given, classified
                 done = self.goal.done(probs, y[active])
                 ending[active] = torch.where(
-                    done, torch.where(fresh, HELD_BEFORE, REACHED),
+                    done, torch.where(torch.arange(len(listed), device=dev) >= carried, HELD_BEFORE, REACHED),
                     torch.where(spent, torch.where(budget[active] == 0, NO_BUDGET, BUDGET_SPENT),
                                 torch.where(stuck, NOTHING_LEFT, RUNNING)))
-                active, grad = active[keep], grad[keep]
-                hidden = None if hidden is None else hidden[keep]
-                if not len(active):
-                    continue
-                step_ids = ids[active, :cols]
-                avail = open_positions[active, :cols]
-                accept_active = None if accept is None else partial(self._accept, accept, active, original[:, :cols])
-                if self.settings.method == "papernot":
-                    tried, sub, extra, checked = self._papernot_step(step_ids, grad, avail, priority[active, :cols],
-                                                                     accept_active)
-                else:
-                    tried, sub, extra, checked = self._greedy_step(step_ids, grad, avail, y[active], hidden,
-                                                                   accept_active)
-                forwards[active] += extra
-                ok = sub >= 0
-                ids[active[ok], tried[ok, 0]] = sub[ok]
-                open_positions[active[:, None], tried] = False  # each position is tried once, replaced or not
-                if checked is not None:  # the verifying forward pass already shows which rows reached the goal
-                    reached = ok & self.goal.done(checked, y[active])
-                    ending[active[reached]] = REACHED
-                    probs_after[active[reached]] = checked[reached]
-                    active = active[~reached]
+                going = keep.cpu().numpy()  # the pass's read-back
+                listed = listed[going]
+                kept = to_device(np.flatnonzero(going), dev)
+                active, grad = active[kept], grad[kept]
+                hidden = None if hidden is None else hidden[kept]
+                if len(listed):  # one substitution in each row that goes on
+                    step_ids = ids[active, :cols]
+                    avail = open_positions[active, :cols]
+                    accept_active = None if accept is None else partial(self._accept, accept, active,
+                                                                        original[:, :cols])
+                    if self.settings.method == "papernot":
+                        tried, sub, extra, checked = self._papernot_step(step_ids, grad, avail,
+                                                                         priority[active, :cols], accept_active)
+                    else:
+                        tried, sub, extra, checked = self._greedy_step(step_ids, grad, avail, y[active], hidden,
+                                                                       accept_active)
+                    forwards[active] += extra
+                    ok, at = sub >= 0, tried[:, 0]
+                    ids[active, at] = torch.where(ok, sub, step_ids.gather(1, at[:, None]).squeeze(1))
+                    open_positions[active[:, None], tried] = False  # each position is tried once, replaced or not
+                    if checked is not None:  # greedy's verifying forward pass shows which rows reached the goal
+                        reached = ok & self.goal.done(checked, y[active])
+                        ending[active] = torch.where(reached, REACHED, ending[active])
+                        probs_after[active] = torch.where(reached[:, None], checked, probs_after[active])
+                        listed = listed[~reached.cpu().numpy()]
+                taken, waiting = waiting[: width - len(listed)], waiting[width - len(listed):]
+                listed, carried = np.concatenate([listed, taken]), len(listed)
+                active = to_device(listed, dev)
         return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
 
     @staticmethod
@@ -425,20 +442,19 @@ class SequenceAttack:
         with torch.autocast(candidates.device.type, enabled=False):
             return accept(active[rows], candidates, candidates != original[active[rows]])
 
-    def _pass(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor, fresh: torch.Tensor):
-        """``_log_probs_and_grad``; under bf16 (the attack's autocast) the ``fresh`` rows, the texts as given, are
-        classified in float32 all the same (their probabilities before, and which goals already hold)."""
+    def _pass(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor, carried: int):
+        """``_log_probs_and_grad``; under bf16 (the attack's autocast) the rows from ``carried`` on, the texts as given,
+        are classified in float32 all the same (their probabilities before, and which goals already hold)."""
         if not self.settings.bf16:
             return self._log_probs_and_grad(ids, labels, may_continue)
         parts = []
-        for rows, half in ((fresh.nonzero().flatten(), False), ((~fresh).nonzero().flatten(), True)):
-            if len(rows):
+        for rows, half in ((slice(None, carried), True), (slice(carried, None), False)):
+            if len(ids[rows]):
                 with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=half):
-                    parts.append((rows, self._log_probs_and_grad(ids[rows], labels[rows], may_continue[rows])))
+                    parts.append(self._log_probs_and_grad(ids[rows], labels[rows], may_continue[rows]))
         if len(parts) == 1:
-            return parts[0][1]
-        order = torch.cat([rows for rows, _ in parts]).argsort()
-        return tuple(None if part[0] is None else torch.cat(part)[order] for part in zip(*(out for _, out in parts)))
+            return parts[0]
+        return tuple(None if part[0] is None else torch.cat(part) for part in zip(*parts))
 
     def _outcomes(self, rows: list[list[int]], original: torch.Tensor, ids: torch.Tensor, ending: torch.Tensor,
                   probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: torch.Tensor,
