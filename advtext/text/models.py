@@ -141,8 +141,10 @@ class LSTMClassifier(nn.Module):
         pooled = h.new_empty(len(row), h.shape[2], dtype=self.fc.weight.dtype)
         prefix_sums = h.cumsum(1)
         # candidates sorted by suffix length and run in groups, each padded only to its own longest
-        for group in suffix_len.argsort(descending=True).split(SUFFIX_GROUP):
-            steps = torch.arange(int(suffix_len[group[0]]), device=ids.device)
+        order = suffix_len.argsort(descending=True)
+        longest = suffix_len[order[::SUFFIX_GROUP]].tolist()  # each group's longest suffix, read back at once
+        for group, width in zip(order.split(SUFFIX_GROUP), longest):
+            steps = torch.arange(width, device=ids.device)
             n, p = suffix_len[group], pos[group]
             suffix_mask = steps[None] < n[:, None]
             suffix = ids[row[group][:, None], (p[:, None] + steps[None]).clamp(max=ids.shape[1] - 1)]
