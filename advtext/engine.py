@@ -102,6 +102,11 @@ def row_chunks(n: int, chunk_size: int | None) -> Iterator[slice]:
         yield slice(start, min(start + step, n))
 
 
+def joined(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """The row chunks of a result as one tensor (the chunk itself when there is one: no copy)."""
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+
 @contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
     """Python's cycle collector paused (then restored) around per-text bookkeeping: each of its runs walks every
@@ -173,7 +178,7 @@ def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
         values.append(v.detach())
         grads.append(g)
         wanted.append(w)
-    return torch.cat(values), torch.cat(grads), torch.cat(wanted)
+    return joined(values), joined(grads), joined(wanted)
 
 
 def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None,
@@ -192,10 +197,10 @@ def jacobian(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: i
             rows = [torch.autograd.grad(out[:, c].sum(), xi, retain_graph=True)[0] for c in cols]
         values.append(out.detach())
         jacs.append(torch.stack(rows, dim=1))
-    return torch.cat(values), torch.cat(jacs)
+    return joined(values), joined(jacs)
 
 
 @torch.no_grad()
 def evaluate(fn: Objective, x: torch.Tensor, *extra: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
     """``fn`` over the batch without building a graph, chunked like the gradient calls."""
-    return torch.cat([fn(x[sl], *(e[sl] for e in extra)) for sl in row_chunks(x.shape[0], chunk_size)])
+    return joined([fn(x[sl], *(e[sl] for e in extra)) for sl in row_chunks(x.shape[0], chunk_size)])

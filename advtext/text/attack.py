@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from advtext.engine import attack_mode, evaluate, gradient_where
+from advtext.engine import attack_mode, evaluate, gradient_where, joined
 from advtext.errors import AdvtextError
 from advtext.goals import FAILED, SKIPPED, SUCCEEDED, Goal, logit_margin
 from advtext.text.classifier import pad_ids
@@ -242,7 +242,7 @@ class SequenceAttack:
                     go_on & ~self.goal.done(lp.detach().exp(), y))
 
         _, grad, wanted = gradient_where(objective, self.table[ids], ids != 0, labels, may_continue, ids)
-        return torch.cat(log_probs), grad, torch.cat(hidden) if hidden else None, wanted
+        return joined(log_probs), grad, joined(hidden) if hidden else None, wanted
 
     def changeable(self, ids: torch.Tensor) -> torch.Tensor:
         return changeable_positions(self.model, self.dictionary, ids)
