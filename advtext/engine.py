@@ -164,10 +164,11 @@ def gradient(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
 def gradient_where(objective: Objective, x: torch.Tensor, *extra: torch.Tensor,
                    chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Like ``gradient``, for ``objective(x, *extra) -> (values (B,), wanted (B,) bool)`` that decides on its
-    own forward pass which rows need a gradient: the others get a zero gradient. Every chunk is backpropagated,
-    with no host-side test of ``wanted`` (on a GPU such a test would wait for the forward pass).
+    own forward pass which rows need a gradient: the others get a zero gradient (unless their forward pass was not
+    finite). Every chunk is backpropagated, with no host-side test of ``wanted`` (on a GPU such a test would wait
+    for the forward pass).
 
-    Returns ``(values, grad (zero for rows not wanted), wanted)``.
+    Returns ``(values, grad, wanted)``.
     """
     values, grads, wanted = [], [], []
     for sl in row_chunks(x.shape[0], chunk_size):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import comparable
-from torch.utils._python_dispatch import TorchDispatchMode
+from device_reads import DeviceReads
 
 from advtext.errors import AdvtextError
 from advtext.goals import Misclassification, TargetedMisclassification
@@ -287,44 +287,24 @@ def test_active_rows_change_no_record(sample, tmp_path, method, dictionary, bf16
     assert "succeeded" in statuses and len(statuses) > 1  # rows end at different steps, for different reasons
 
 
-class DeviceReadBacks(TorchDispatchMode):
-    """Counts the operations that, on a GPU, wait for the work queued before them: a mask's nonzero (also inside
-    boolean indexing), a tensor read as a Python number, and copies to the host (on the CPU, ``.cpu()`` copies
-    nothing, so ``Tensor.cpu`` is counted where the test wraps it)."""
-
-    WAITING = ("aten.nonzero", "aten._local_scalar_dense", "aten.masked_select", "aten.is_nonzero")
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func.overloadpacket)
-        masks = name in ("aten.index", "aten.index_put_", "aten.index_put") and any(
-            i is not None and i.dtype == torch.bool for i in args[1])
-        self.count += name in self.WAITING or masks
-        return func(*args, **(kwargs or {}))
-
-
+@pytest.mark.parametrize("search", ["numba", "blocked"])
 @pytest.mark.parametrize("bf16,active_rows", [(False, None), (False, 5), (True, None), (True, 5)])
-def test_a_papernot_pass_reads_one_mask_back_from_the_device(sample, monkeypatch, bf16, active_rows):
+def test_a_papernot_pass_reads_one_mask_back_from_the_device(sample, monkeypatch, bf16, active_rows, search):
     """Each pass of papernot's attack reads back one thing, which rows go on: no mask indexing, no tensor read
     as a number (on a GPU each would wait for the queued work). Counted on the CPU, the same code path."""
     clf, texts, labels = sample
     rows = [r[: clf.max_len] for r in clf.token_ids(texts[:20])]
     attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
-                            AttackSettings(method="papernot", bf16=bf16, active_rows=active_rows))
-    mode, passes, reads = DeviceReadBacks(), [], []
-    real_pass, real_cpu = attack._pass, torch.Tensor.cpu
+                            AttackSettings(method="papernot", bf16=bf16, active_rows=active_rows, sign_search=search))
+    passes, real_pass = [], attack._pass
     monkeypatch.setattr(attack, "_pass", lambda *a: passes.append(1) or real_pass(*a))
     monkeypatch.setattr(attack, "_outcomes", lambda *a: [])  # the batch's one read-back at the end, not a pass's
-    monkeypatch.setattr(torch.Tensor, "cpu", lambda t, *a, **k: reads.append(t.shape) or real_cpu(t, *a, **k))
-    with mode:
+    with DeviceReads() as reads:
         attack.run(rows, labels[:20], list(range(20)))
     assert len(passes) > 3
-    assert mode.count == 0
+    assert reads.ops == 0
     # one read per pass (which rows go on) and one per batch (which rows the goal applies to)
-    assert len(reads) == len(passes) + 1
+    assert len(reads.reads) == len(passes) + 1
 
 
 def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_path):

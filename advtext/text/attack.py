@@ -218,7 +218,7 @@ class SequenceAttack:
 
     def _log_probs_and_grad(self, ids: torch.Tensor, labels: torch.Tensor, may_continue: torch.Tensor | None = None):
         """Log-probabilities (b, C), the goal objective's gradient w.r.t. the embeddings (b, T, E), the LSTM's
-        hidden states (b, T, H) on the way (None for other models), and which rows were backpropagated.
+        hidden states (b, T, H) on the way (None for other models), and which rows need a gradient (go on).
 
         Only rows that ``may_continue`` (default: all) and whose goal the forward pass shows unmet need a
         gradient; the others' gradient rows are zero.
@@ -358,9 +358,10 @@ class SequenceAttack:
         At most ``settings.active_rows`` rows (None: all) are stepped at once: as rows finish, the next rows of the
         batch take their place, so that a batch's tail of slow rows does not leave the device idle.
 
-        The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), and which rows go on is read back
-        once per pass (twice for greedy, whose verified step may reach the goal): on a GPU each read waits for the
-        work queued before it, so the host lists the rows of the next pass while the device runs this one."""
+        The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), and the loop itself reads back which
+        rows go on once per pass (and, for greedy, which reached the goal in its verified step): on a GPU each read
+        waits for the work queued before it, so the host lists the rows of the next pass while the device runs this
+        one."""
         n = len(rows)
         dev = self.device
         padded = pad_ids(rows)
@@ -432,7 +433,8 @@ class SequenceAttack:
                         listed = listed[~reached.cpu().numpy()]
                 taken, waiting = waiting[: width - len(listed)], waiting[width - len(listed):]
                 listed, carried = np.concatenate([listed, taken]), len(listed)
-                active = to_device(listed, dev)
+                if len(listed):
+                    active = to_device(listed, dev)
         return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
 
     @staticmethod
@@ -449,8 +451,8 @@ class SequenceAttack:
         if not self.settings.bf16:
             return self._log_probs_and_grad(ids, labels, may_continue)
         parts = []
-        for rows, half in ((slice(None, carried), True), (slice(carried, None), False)):
-            if len(ids[rows]):
+        for rows, half in ((slice(0, carried), True), (slice(carried, len(ids)), False)):
+            if rows.stop > rows.start:
                 with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=half):
                     parts.append(self._log_probs_and_grad(ids[rows], labels[rows], may_continue[rows]))
         if len(parts) == 1:

@@ -152,14 +152,13 @@ def _blocked_sign_match(table: torch.Tensor, current: torch.Tensor, s: torch.Ten
     for q in range(0, n, chunk):
         cur = current[q : q + chunk]
         x, sq = table[cur][:, None], signs[q : q + chunk, None]
-        rows = torch.arange(len(cur), device=table.device)
         for w in range(0, vocab, words_per_block):
             block = table[w : w + words_per_block][None]
             diff = (block > x).to(torch.int8) - (block < x).to(torch.int8)
             d = (diff - sq).abs().sum(-1, dtype=torch.int32)  # (chunk, block)
             d.masked_fill_(~allowed[None, w : w + words_per_block], never)
-            inside = (cur >= w) & (cur < w + block.shape[1])
-            d[rows[inside], cur[inside] - w] = never  # the word being replaced
+            here = torch.arange(w, w + block.shape[1], device=table.device)
+            d.masked_fill_(cur[:, None] == here[None], never)  # the word being replaced
             value, index = d.min(1)
             closer = value < best_dist[q : q + chunk]
             best[q : q + chunk] = torch.where(closer, index + w, best[q : q + chunk])
