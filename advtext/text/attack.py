@@ -389,9 +389,10 @@ class SequenceAttack:
         width = self.settings.active_rows or n
         waiting = np.flatnonzero(applies)  # rows not stepped yet, in the batch's order
         listed, waiting = waiting[:width], waiting[width:]  # the rows of a pass, on the host
-        active, carried = to_device(listed, dev), 0  # rows before ``carried`` had a pass already
+        carried = 0  # the rows before it had a pass already
         with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
             while len(listed):
+                active = to_device(listed, dev)
                 cols = max(1, int(widths[listed].max()))  # the active rows' padding, no wider
                 spent = (ids[active] != original[active]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
@@ -433,8 +434,6 @@ class SequenceAttack:
                         listed = listed[~reached.cpu().numpy()]
                 taken, waiting = waiting[: width - len(listed)], waiting[width - len(listed):]
                 listed, carried = np.concatenate([listed, taken]), len(listed)
-                if len(listed):
-                    active = to_device(listed, dev)
         return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
 
     @staticmethod
