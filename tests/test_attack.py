@@ -307,6 +307,23 @@ def test_a_papernot_pass_reads_one_mask_back_from_the_device(sample, monkeypatch
     assert len(reads.reads) == len(passes) + 1
 
 
+@pytest.mark.parametrize("active_rows", [None, 5])
+def test_a_greedy_pass_reads_back_at_most_four_times(sample, monkeypatch, active_rows):
+    """Greedy's pass reads back which rows go on, which candidates are real (``valid.nonzero``), its suffix groups'
+    lengths, and which rows its verified step brought to the goal: four at most, with the whole vocabulary."""
+    clf, texts, labels = sample
+    rows = [r[: clf.max_len] for r in clf.token_ids(texts[:20])]
+    attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
+                            AttackSettings(method="greedy", active_rows=active_rows))
+    passes, real_pass = [], attack._pass
+    monkeypatch.setattr(attack, "_pass", lambda *a: passes.append(1) or real_pass(*a))
+    monkeypatch.setattr(attack, "_outcomes", lambda *a: [])
+    with DeviceReads() as reads:
+        attack.run(rows, labels[:20], list(range(20)))
+    assert len(passes) > 1
+    assert reads.ops + len(reads.reads) <= 4 * len(passes) + 1
+
+
 def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_path):
     """Texts that join the active rows mid-batch are classified as given in float32 under bf16, as the first
     pass of the whole batch is: their probabilities before equal float32's."""
