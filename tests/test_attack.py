@@ -287,41 +287,40 @@ def test_active_rows_change_no_record(sample, tmp_path, method, dictionary, bf16
     assert "succeeded" in statuses and len(statuses) > 1  # rows end at different steps, for different reasons
 
 
+def passes_and_reads(sample, monkeypatch, settings: AttackSettings) -> tuple[int, DeviceReads]:
+    """Attack 20 texts in one batch: the passes made, and what was read back from the device on the way (the
+    batch's outcomes, read once at its end, left out)."""
+    clf, texts, labels = sample
+    rows = [r[: clf.max_len] for r in clf.token_ids(texts[:20])]
+    attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab), settings)
+    passes, real_pass = [], attack._pass
+    monkeypatch.setattr(attack, "_pass", lambda *a: passes.append(1) or real_pass(*a))
+    monkeypatch.setattr(attack, "_outcomes", lambda *a: [])
+    with DeviceReads() as reads:
+        attack.run(rows, labels[:20], list(range(20)))
+    return len(passes), reads
+
+
 @pytest.mark.parametrize("search", ["numba", "blocked"])
 @pytest.mark.parametrize("bf16,active_rows", [(False, None), (False, 5), (True, None), (True, 5)])
 def test_a_papernot_pass_reads_one_mask_back_from_the_device(sample, monkeypatch, bf16, active_rows, search):
     """Each pass of papernot's attack reads back one thing, which rows go on: no mask indexing, no tensor read
     as a number (on a GPU each would wait for the queued work). Counted on the CPU, the same code path."""
-    clf, texts, labels = sample
-    rows = [r[: clf.max_len] for r in clf.token_ids(texts[:20])]
-    attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
-                            AttackSettings(method="papernot", bf16=bf16, active_rows=active_rows, sign_search=search))
-    passes, real_pass = [], attack._pass
-    monkeypatch.setattr(attack, "_pass", lambda *a: passes.append(1) or real_pass(*a))
-    monkeypatch.setattr(attack, "_outcomes", lambda *a: [])  # the batch's one read-back at the end, not a pass's
-    with DeviceReads() as reads:
-        attack.run(rows, labels[:20], list(range(20)))
-    assert len(passes) > 3
+    settings = AttackSettings(method="papernot", bf16=bf16, active_rows=active_rows, sign_search=search)
+    passes, reads = passes_and_reads(sample, monkeypatch, settings)
+    assert passes > 3
     assert reads.ops == 0
     # one read per pass (which rows go on) and one per batch (which rows the goal applies to)
-    assert len(reads.reads) == len(passes) + 1
+    assert len(reads.reads) == passes + 1
 
 
 @pytest.mark.parametrize("active_rows", [None, 5])
 def test_a_greedy_pass_reads_back_at_most_four_times(sample, monkeypatch, active_rows):
     """Greedy's pass reads back which rows go on, which candidates are real (``valid.nonzero``), its suffix groups'
     lengths, and which rows its verified step brought to the goal: four at most, with the whole vocabulary."""
-    clf, texts, labels = sample
-    rows = [r[: clf.max_len] for r in clf.token_ids(texts[:20])]
-    attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
-                            AttackSettings(method="greedy", active_rows=active_rows))
-    passes, real_pass = [], attack._pass
-    monkeypatch.setattr(attack, "_pass", lambda *a: passes.append(1) or real_pass(*a))
-    monkeypatch.setattr(attack, "_outcomes", lambda *a: [])
-    with DeviceReads() as reads:
-        attack.run(rows, labels[:20], list(range(20)))
-    assert len(passes) > 1
-    assert reads.ops + len(reads.reads) <= 4 * len(passes) + 1
+    passes, reads = passes_and_reads(sample, monkeypatch, AttackSettings(method="greedy", active_rows=active_rows))
+    assert passes > 1
+    assert reads.ops + len(reads.reads) <= 4 * passes + 1
 
 
 def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_path):
