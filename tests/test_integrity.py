@@ -36,8 +36,9 @@ def attack_rows(clf, texts, labels, settings, batch_size):
 
 
 def test_backward_passes_are_counted_only_for_rows_that_go_on(small_clf, rotten):
-    """A row whose goal the forward pass shows reached (or whose budget is spent) takes no backward pass:
-    a success costs one forward more than backwards, and a text skipped because the goal already holds none."""
+    """A row whose goal the forward pass shows reached (or whose budget is spent) needs no gradient, so its backward
+    count stays: a success costs one forward more than backwards, and a text skipped because the goal already
+    holds none."""
     _, clf = small_clf
     texts, labels = rotten["test"]["text"][:24], rotten["test"]["label"][:24]
     for method in ("papernot", "greedy"):
