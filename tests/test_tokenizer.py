@@ -1,5 +1,15 @@
+import pytest
+
 from advtext.text.corpora import load_corpus
-from advtext.text.tokenizer import PAD, UNK, Vocabulary, tokenize
+from advtext.text.tokenizer import _TOKEN, PAD, UNK, Token, Vocabulary, tokenize, words
+
+TRICKY = ["ΟΔΟΣ.Α ΣΟΦΟΣ", "İstanbul's İİ x", "naïve café—ok, don't", "ﬁne ﬂat ß ǅ", "a__b_c 'd' e'", "x\u0301y ½ Ⅳ²",
+          "", "   ", "!?", "ONE two THREE'S"]
+
+
+def match_by_match(text: str) -> list[Token]:
+    """The definition the tokenizer's fast paths must keep: each match of the token pattern, lower-cased alone."""
+    return [Token(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 def test_spans_map_back_to_the_exact_words_of_real_reviews():
@@ -7,6 +17,23 @@ def test_spans_map_back_to_the_exact_words_of_real_reviews():
     for text in imdb["text"][:200]:
         for tok in tokenize(text):
             assert text[tok.start : tok.end].lower() == tok.text
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_ascii_and_unicode_texts_tokenise_as_match_by_match(text):
+    assert list(tokenize(text)) == match_by_match(text)
+    assert words(text) == [t.text for t in match_by_match(text)]
+
+
+def test_real_reviews_tokenise_as_match_by_match_with_any_slice():
+    texts = load_corpus("imdb")["test"]["text"][:300] + load_corpus("rotten-tomatoes")["test"]["text"][:300]
+    assert any(not t.isascii() for t in texts) and any(t.isascii() for t in texts)  # both paths are taken
+    for text in texts:
+        tokens, expected = tokenize(text), match_by_match(text)
+        assert list(tokens) == expected and len(tokens) == len(expected) and words(text) == tokens.words
+        middle = len(expected) // 2
+        assert list(tokens[2:middle]) == expected[2:middle]
+        assert not expected or tokens[middle] == expected[middle]
 
 
 def test_tokens_keep_internal_apostrophes_and_split_punctuation():

@@ -462,14 +462,17 @@ class SequenceAttack:
                   probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: torch.Tensor,
                   backwards: torch.Tensor) -> list[Outcome]:
         """The batch's outcomes, read back from the device in one go."""
-        changed = (ids != original).cpu()
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        changed = (ids != original).cpu().numpy() & (np.arange(ids.shape[1]) < lengths[:, None])
+        row_of, position = np.nonzero(changed)  # row by row, positions ascending
+        positions = np.split(position, np.cumsum(np.bincount(row_of, minlength=len(rows)))[:-1])
         ids, ending = ids.cpu().tolist(), ending.cpu().tolist()
         before, after = probs_before.cpu().tolist(), probs_after.cpu().tolist()
         forwards, backwards = forwards.cpu().tolist(), backwards.cpu().tolist()
         outcomes = []
         for r, row in enumerate(rows):
             status, reason = ENDINGS[ending[r]]
-            outcomes.append(Outcome(status, ids[r][: len(row)], changed[r, : len(row)].nonzero().flatten().tolist(),
+            outcomes.append(Outcome(status, ids[r][: len(row)], positions[r].tolist(),
                                     before[r], after[r], forwards[r], backwards[r],
                                     self.goal.skip_reason if ending[r] == GOAL_NOT_APPLICABLE else reason))
         return outcomes

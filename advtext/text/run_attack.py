@@ -33,7 +33,7 @@ from advtext.text.dictionary import Dictionary
 from advtext.text.quality import change_figures
 from advtext.text.query_attack import QueryAttack
 from advtext.text.similarity import SentenceEncoder, sentence_encoder
-from advtext.text.tokenizer import Token, Vocabulary, tokenize, words
+from advtext.text.tokenizer import Tokens, Vocabulary, tokenize, words
 
 HEADER = "advtext_attack"
 NOT_COMPARED = ("run", "n", "corpus", "input")  # where things lie and how many were asked: no effect on a record
@@ -111,17 +111,21 @@ def _drop_partial_last_line(path: Path) -> None:
         path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
+def _wordish(char: str) -> bool:
+    """A character that can join a word token (letters, digits, an apostrophe, an underscore); not "" (no character)."""
+    return char.isalnum() or (char != "" and char in "'_")
+
+
 def _joins(left: str, right: str) -> bool:
     """Whether two touching characters would fall into one token (so a space must part them)."""
-    wordish = lambda c: c.isalnum() or c in "'_"  # noqa: E731
-    return bool(left) and bool(right) and wordish(left) and wordish(right)
+    return _wordish(left) and _wordish(right)
 
 
-def adversarial_text(text: str, tokens: list[Token], new_ids: list[int], changed: list[int],
+def adversarial_text(text: str, tokens: Tokens, new_ids: list[int], changed: list[int],
                      vocab: Vocabulary) -> tuple[str, list[dict]]:
     """Rewrite exactly the changed words of ``text``, left to right; the list of changes with spans."""
-    changes = [{"position": p, "old": tokens[p].text, "new": vocab.itos[new_ids[p]], "start": tokens[p].start,
-                "end": tokens[p].end} for p in sorted(changed)]
+    changes = [{"position": p, "old": tokens.words[p], "new": vocab.itos[new_ids[p]], "start": tokens.starts[p],
+                "end": tokens.ends[p]} for p in sorted(changed)]
     return rewrite(text, changes), changes
 
 
@@ -377,7 +381,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     start = time.perf_counter()
     all_tokens = [tokenize(t) for t in texts]
     tokens = [toks[: clf.max_len] for toks in all_tokens]
-    ids = [clf.vocab.encode([t.text for t in toks]) for toks in tokens]
+    ids = [clf.vocab.encode(toks.words) for toks in tokens]
     usable = [i for i, row in enumerate(ids) if _knows_a_word(row)]
     threshold = attack.settings.min_similarity
     encoder = sentence_encoder(str(clf.device)) if _measures_similarity(attack.settings) else None
@@ -422,7 +426,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
         probs = rechecked[i]
         status, reason = o.status, o.reason
         adv, changes = adversarial[i]
-        intended = [t.text for t in all_tokens[i]]
+        intended = all_tokens[i].words.copy()
         for c in changes:
             intended[c["position"]] = c["new"]
         if adversarial_words[i] != intended:
@@ -441,7 +445,7 @@ def _attack_batch(clf: TextClassifier, attack: SequenceAttack, goal: Goal, texts
     return records
 
 
-def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[list[Token]], vocab: Vocabulary,
+def similarity_check(encoder: SentenceEncoder, texts: list[str], tokens: list[Tokens], vocab: Vocabulary,
                      threshold: float):
     """An ``Accept`` for ``SequenceAttack.run``: a candidate, rewritten into the text it would make (as the record
     will be), must keep a sentence similarity of at least ``threshold`` to its original text."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,19 +22,56 @@ from advtext.errors import AdvtextError
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]|_")
+_SPLIT = re.compile(f"({_TOKEN.pattern})")  # split() keeps the tokens: gap, token, gap, ..., token, gap
+# An ASCII text takes a faster path to the same tokens: lower-cased whole, it keeps its length and every
+# character's class, and the ASCII patterns match ASCII as the Unicode ones do. Any other text is lower-cased
+# token by token, since lower-casing it whole is not exact (a Greek final sigma; "İ" becomes two characters).
+_TOKEN_ASCII = re.compile(_TOKEN.pattern, re.ASCII)
+_SPLIT_ASCII = re.compile(_SPLIT.pattern, re.ASCII)
 
 
 class Token(NamedTuple):
-    """One token: its normalised text and the character span it came from (a tuple: an attack makes many)."""
+    """One token: its normalised text and the character span it came from."""
 
     text: str
     start: int
     end: int
 
 
-def tokenize(text: str) -> list[Token]:
+@dataclass(frozen=True)
+class Tokens:
+    """A text's tokens as three parallel lists; indexing gives one ``Token``, slicing a ``Tokens``.
+
+    Lists rather than one object per token: an attack splits every text it reads, and building the
+    objects took half of that time.
+    """
+
+    words: list[str]
+    starts: list[int]
+    ends: list[int]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, index: int | slice) -> Token | Tokens:
+        if isinstance(index, slice):
+            return Tokens(self.words[index], self.starts[index], self.ends[index])
+        return Token(self.words[index], self.starts[index], self.ends[index])
+
+    def __iter__(self) -> Iterator[Token]:
+        return map(Token, self.words, self.starts, self.ends)
+
+
+def tokenize(text: str) -> Tokens:
     """Split ``text`` into lower-cased tokens with their character spans in ``text``."""
-    return [Token(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    if text.isascii():
+        parts = _SPLIT_ASCII.split(text.lower())
+        tokens = parts[1::2]
+    else:
+        parts = _SPLIT.split(text)
+        tokens = list(map(str.lower, parts[1::2]))
+    bounds = list(accumulate(map(len, parts)))  # the end of each part: a token's start, then its end
+    return Tokens(tokens, bounds[0:-1:2], bounds[1::2])
 
 
 def is_punctuation(token: str) -> bool:
@@ -47,7 +86,9 @@ def is_number(token: str) -> bool:
 
 def words(text: str) -> list[str]:
     """The token strings of ``text`` (no spans)."""
-    return [m.group().lower() for m in _TOKEN.finditer(text)]
+    if text.isascii():
+        return _TOKEN_ASCII.findall(text.lower())
+    return list(map(str.lower, _TOKEN.findall(text)))
 
 
 class Vocabulary:
@@ -92,7 +133,7 @@ class Vocabulary:
         return new
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.stoi.get(t, self.unk_id) for t in tokens]
+        return list(map(self.stoi.get, tokens, repeat(self.unk_id)))
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[i] for i in ids]
