@@ -25,6 +25,7 @@ def small_clf(rotten, tmp_path_factory):
     train = rotten["train"]
     vocab = Vocabulary.build(train["text"], max_size=8000, max_len=40)
     cfg = ModelConfig(vocab_size=len(vocab), embed_dim=64, hidden_size=64)
+    torch.manual_seed(0)  # the initial weights too: every test session gets the same model
     clf = TextClassifier(build_model(cfg), vocab, 40)
     val = rotten["validation"].select(range(500))
     fit_text(clf, train["text"], train["label"], val["text"], val["label"], TrainSettings(epochs=3, seed=0),

@@ -3,8 +3,13 @@ nothing waits, so the operations themselves are counted."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+_TORCH = str(Path(torch.__file__).parent)
 
 # operations whose output size or value the host must know: on a GPU each waits for the work queued before it
 WAITING = {"aten.nonzero", "aten._local_scalar_dense", "aten.masked_select", "aten.is_nonzero", "aten._unique2",
@@ -14,18 +19,21 @@ MASKED = {"aten.index", "aten.index_put_", "aten.index_put"}  # boolean-mask ind
 
 class DeviceReads(TorchDispatchMode):
     """While active: ``ops``, the waiting operations dispatched (``WAITING``, boolean-mask indexing), and ``reads``,
-    the shapes of tensors copied to the host by ``Tensor.cpu`` or ``Tensor.tolist`` (no operation on the CPU)."""
+    the shapes of tensors copied to the host by ``Tensor.cpu`` or ``Tensor.tolist`` (no operation on the CPU);
+    ``sites``, where each came from (file:line of the innermost caller outside torch), for a failing test to show."""
 
     def __init__(self):
         super().__init__()
         self.ops = 0
         self.reads: list[torch.Size] = []
+        self.sites: list[str] = []
         self._saved = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = str(func.overloadpacket)
-        self.ops += name in WAITING or (name in MASKED and any(i is not None and i.dtype == torch.bool
-                                                                for i in args[1]))
+        if name in WAITING or (name in MASKED and any(i is not None and i.dtype == torch.bool for i in args[1])):
+            self.ops += 1
+            self.sites.append(f"{name} at {_site()}")
         return func(*args, **(kwargs or {}))
 
     def __enter__(self):
@@ -42,5 +50,14 @@ class DeviceReads(TorchDispatchMode):
     def _counted(self, real):
         def read(tensor, *args, **kwargs):
             self.reads.append(tensor.shape)
+            self.sites.append(f"{real.__name__} {tuple(tensor.shape)} at {_site()}")
             return real(tensor, *args, **kwargs)
         return read
+
+
+def _site() -> str:
+    """file:line of the innermost caller outside torch and this module."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(_TORCH) or frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    return "?" if frame is None else f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"

@@ -309,9 +309,9 @@ def test_a_papernot_pass_reads_one_mask_back_from_the_device(sample, monkeypatch
     settings = AttackSettings(method="papernot", bf16=bf16, active_rows=active_rows, sign_search=search)
     passes, reads = passes_and_reads(sample, monkeypatch, settings)
     assert passes > 3
-    assert reads.ops == 0
+    assert reads.ops == 0, reads.sites
     # one read per pass (which rows go on) and one per batch (which rows the goal applies to)
-    assert len(reads.reads) == passes + 1
+    assert len(reads.reads) == passes + 1, reads.sites
 
 
 @pytest.mark.parametrize("active_rows", [None, 5])
@@ -320,7 +320,7 @@ def test_a_greedy_pass_reads_back_at_most_four_times(sample, monkeypatch, active
     lengths, and which rows its verified step brought to the goal: four at most, with the whole vocabulary."""
     passes, reads = passes_and_reads(sample, monkeypatch, AttackSettings(method="greedy", active_rows=active_rows))
     assert passes > 1
-    assert reads.ops + len(reads.reads) <= 4 * passes + 1
+    assert reads.ops + len(reads.reads) <= 4 * passes + 1, reads.sites
 
 
 def test_active_rows_under_bf16_classify_each_new_text_in_float32(sample, tmp_path):

@@ -358,7 +358,8 @@ class SequenceAttack:
         At most ``settings.active_rows`` rows (None: all) are stepped at once: as rows finish, the next rows of the
         batch take their place, so that a batch's tail of slow rows does not leave the device idle.
 
-        The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), and the loop itself reads back which
+        The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), apart from the count of each row's
+        passes, which the host keeps as it lists the rows of each pass. The loop itself reads back which
         rows go on once per pass (and, for greedy, which reached the goal in its verified step): on a GPU each read
         waits for the work queued before it, so the host lists the rows of the next pass while the device runs this
         one."""
@@ -372,9 +373,12 @@ class SequenceAttack:
         lengths = torch.as_tensor(widths, device=dev)
         open_positions = self.changeable(ids)
         budget = word_budget(lengths, self.settings.max_change, self.settings.min_words)
+        spent_ending = torch.where(budget == 0, NO_BUDGET, BUDGET_SPENT)  # a row's ending once its budget is spent
         priority = row_priorities([len(r) for r in rows], keys, self.settings.seed, ids.shape[1]).to(dev)
-        forwards = torch.zeros(n, dtype=torch.long, device=dev)
-        backwards = torch.zeros(n, dtype=torch.long, device=dev)
+        # forward and backward passes, counted on the host, which lists each pass's rows; greedy's verifying
+        # forward passes, per row, are counted on the device
+        forwards, backwards = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        verifying = torch.zeros(n, dtype=torch.long, device=dev)
         ending = torch.full((n,), RUNNING, dtype=torch.long, device=dev)
         probs_before = torch.zeros(n, self.model.cfg.num_classes, device=dev)
         probs_after = torch.zeros_like(probs_before)
@@ -384,7 +388,7 @@ class SequenceAttack:
             probs = torch.softmax(evaluate(self.model, ids[skipped]).float(), -1)
             probs_before[skipped] = probs
             probs_after[skipped] = probs
-            forwards[skipped] = 1
+            forwards[~applies] = 1
             ending[skipped] = GOAL_NOT_APPLICABLE
         width = self.settings.active_rows or n
         waiting = np.flatnonzero(applies)  # rows not stepped yet, in the batch's order
@@ -392,23 +396,25 @@ class SequenceAttack:
         carried = 0  # the rows before it had a pass already
         with attack_mode(self.model), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.settings.bf16):
             while len(listed):
-                active = to_device(listed, dev)
+                # one upload: the rows, and the ending of each if its goal holds now (the rows from ``carried`` on
+                # are the texts as given)
+                reached_ending = np.where(np.arange(len(listed)) < carried, REACHED, HELD_BEFORE)
+                active, reached_ending = to_device(np.stack([listed, reached_ending]), dev)
                 cols = max(1, int(widths[listed].max()))  # the active rows' padding, no wider
-                spent = (ids[active] != original[active]).sum(1) >= budget[active]
+                current, labels_active = ids[active, :cols], y[active]
+                spent = (current != original[active, :cols]).sum(1) >= budget[active]
                 stuck = ~open_positions[active].any(1)
-                log_probs, grad, hidden, keep = self._pass(ids[active, :cols], y[active], ~(spent | stuck), carried)
-                forwards[active] += 1
-                backwards[active] += keep.long()
+                log_probs, grad, hidden, keep = self._pass(current, labels_active, ~(spent | stuck), carried)
+                forwards[listed] += 1
                 probs = log_probs.exp()
                 probs_after[active] = probs
                 probs_before[active[carried:]] = probs[carried:]  # the texts as given, classified
-                done = self.goal.done(probs, y[active])
-                ending[active] = torch.where(
-                    done, torch.where(torch.arange(len(listed), device=dev) >= carried, HELD_BEFORE, REACHED),
-                    torch.where(spent, torch.where(budget[active] == 0, NO_BUDGET, BUDGET_SPENT),
-                                torch.where(stuck, NOTHING_LEFT, RUNNING)))
+                done = self.goal.done(probs, labels_active)
+                ending[active] = torch.where(done, reached_ending, torch.where(
+                    spent, spent_ending[active], torch.where(stuck, NOTHING_LEFT, RUNNING)))
                 going = keep.cpu().numpy()  # the pass's read-back
                 listed = listed[going]
+                backwards[listed] += 1
                 kept = to_device(np.flatnonzero(going), dev)
                 active, grad = active[kept], grad[kept]
                 hidden = None if hidden is None else hidden[kept]
@@ -418,12 +424,12 @@ class SequenceAttack:
                     accept_active = None if accept is None else partial(self._accept, accept, active,
                                                                         original[:, :cols])
                     if self.settings.method == "papernot":
-                        tried, sub, extra, checked = self._papernot_step(step_ids, grad, avail,
-                                                                         priority[active, :cols], accept_active)
+                        tried, sub, _, checked = self._papernot_step(step_ids, grad, avail, priority[active, :cols],
+                                                                     accept_active)
                     else:
                         tried, sub, extra, checked = self._greedy_step(step_ids, grad, avail, y[active], hidden,
                                                                        accept_active)
-                    forwards[active] += extra
+                        verifying[active] += extra
                     ok, at = sub >= 0, tried[:, 0]
                     ids[active, at] = torch.where(ok, sub, step_ids.gather(1, at[:, None]).squeeze(1))
                     open_positions[active[:, None], tried] = False  # each position is tried once, replaced or not
@@ -434,7 +440,7 @@ class SequenceAttack:
                         listed = listed[~reached.cpu().numpy()]
                 taken, waiting = waiting[: width - len(listed)], waiting[width - len(listed):]
                 listed, carried = np.concatenate([listed, taken]), len(listed)
-        return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards)
+        return self._outcomes(rows, original, ids, ending, probs_before, probs_after, forwards, backwards, verifying)
 
     @staticmethod
     def _accept(accept: Accept, active: torch.Tensor, original: torch.Tensor, rows: torch.Tensor,
@@ -459,8 +465,8 @@ class SequenceAttack:
         return tuple(None if part[0] is None else torch.cat(part) for part in zip(*parts))
 
     def _outcomes(self, rows: list[list[int]], original: torch.Tensor, ids: torch.Tensor, ending: torch.Tensor,
-                  probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: torch.Tensor,
-                  backwards: torch.Tensor) -> list[Outcome]:
+                  probs_before: torch.Tensor, probs_after: torch.Tensor, forwards: np.ndarray, backwards: np.ndarray,
+                  verifying: torch.Tensor) -> list[Outcome]:
         """The batch's outcomes, read back from the device in one go."""
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         changed = (ids != original).cpu().numpy() & (np.arange(ids.shape[1]) < lengths[:, None])
@@ -468,7 +474,7 @@ class SequenceAttack:
         positions = np.split(position, np.cumsum(np.bincount(row_of, minlength=len(rows)))[:-1])
         ids, ending = ids.cpu().tolist(), ending.cpu().tolist()
         before, after = probs_before.cpu().tolist(), probs_after.cpu().tolist()
-        forwards, backwards = forwards.cpu().tolist(), backwards.cpu().tolist()
+        forwards, backwards = (forwards + verifying.cpu().numpy()).tolist(), backwards.tolist()
         outcomes = []
         for r, row in enumerate(rows):
             status, reason = ENDINGS[ending[r]]
