@@ -90,7 +90,7 @@ def words_of_corpus(data):
     the quality figures."""
     from advtext.text.quality import CorpusWords
 
-    return CorpusWords(t for split in data.values() for t in split["text"])
+    return CorpusWords(t for split in data.values() for t in split["text"][:])
 
 
 def warn_if_seen(run: Path | str, texts, split: str | None) -> None:
@@ -125,13 +125,13 @@ def split_texts(dataset_dict, split: str, max_words: int | None, corpus: str,
     """Texts and labels (and, with ``with_index``, their indices in the split) of one split,
     filtered to at most ``max_words`` tokens when asked."""
     from advtext.text.corpora import get_split
-    from advtext.text.tokenizer import words
+    from advtext.text.tokenizer import capped_length
 
     ds = get_split(dataset_dict, split)
-    texts, labels = ds["text"], ds["label"]
+    texts, labels = ds["text"][:], ds["label"][:]  # lists: a column read item by item is slow
     keep = list(range(len(texts)))
     if max_words:
-        keep = [i for i in keep if len(words(texts[i])) <= max_words]
+        keep = [i for i in keep if capped_length(texts[i], max_words + 1) <= max_words]
         texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
         if not texts:
             raise AdvtextError(f"no {split} text of {corpus} has at most {max_words} words: raise --max-words")
@@ -223,8 +223,8 @@ def training_splits(data, corpus: str, max_words: int | None, seed: int) -> tupl
         val_texts, val_labels = split_texts(data, "validation", max_words, corpus)
     else:  # carve a seeded 10% of train for early stopping; test stays untouched
         parts = split_dataset(train_texts, train_labels, seed, fractions=(0.9, 0.1))
-        train_texts, train_labels = parts["train"]["text"], parts["train"]["label"]
-        val_texts, val_labels = parts["validation"]["text"], parts["validation"]["label"]
+        train_texts, train_labels = parts["train"]["text"][:], parts["train"]["label"][:]
+        val_texts, val_labels = parts["validation"]["text"][:], parts["validation"]["label"][:]
     if len(train_texts) < 2 or len(val_texts) < 1:
         raise AdvtextError(f"{corpus} is too small to train on ({len(train_texts)} train / {len(val_texts)} "
                            "validation texts): give at least a few dozen texts")
@@ -942,7 +942,7 @@ _add_subgroups()
 
 def main() -> None:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
-    from advtext.distributed import finish, leave, world
+    from advtext.distributed import finish, leave, saying_why_it_stops, world
 
     code = 0
     try:
@@ -950,6 +950,7 @@ def main() -> None:
         leave()
     except AdvtextError as e:
         w = world()  # under torchrun every rank may say it: rank 0 as one process would, the others by rank
+        saying_why_it_stops()
         click.echo(f"error: {e}" if w.main else f"error (rank {w.rank}): {e}", err=True)
         code = 2
     except click.exceptions.NoArgsIsHelpError as e:
@@ -967,6 +968,7 @@ def main() -> None:
         click.echo(f"error: {e.format_message()}", err=True)
         code = 2
     except OSError as e:  # files and folders the user named: missing, unwritable, in the way
+        saying_why_it_stops()
         click.echo(f"error: {e.strerror or e}: {e.filename or ''} (check the path)", err=True)
         code = 2
     finish(code)

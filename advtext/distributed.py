@@ -94,6 +94,13 @@ def _stopped_by_peer(signum, frame) -> None:
     os._exit(143)
 
 
+def saying_why_it_stops() -> None:
+    """This rank is about to print its own error and exit: torchrun's stop, which the first rank to fail sends the
+    others, must not cut into that line (its message would land in the middle of this one)."""
+    if signal.getsignal(signal.SIGTERM) is _stopped_by_peer:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def barrier(what: str) -> None:
     """Wait for every rank (nothing to wait for in one process); a rank that died makes it one line of error."""
     if not _grouped():

@@ -3,13 +3,14 @@ nothing waits, so the operations themselves are counted."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-_TORCH = str(Path(torch.__file__).parent)
+_TORCH = str(Path(torch.__file__).parent) + os.sep
 
 # operations whose output size or value the host must know: on a GPU each waits for the work queued before it
 WAITING = {"aten.nonzero", "aten._local_scalar_dense", "aten.masked_select", "aten.is_nonzero", "aten._unique2",

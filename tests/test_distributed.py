@@ -208,11 +208,38 @@ def test_torchrun_with_more_ranks_than_texts_and_a_foreign_part(small_clf, tmp_p
     done = torchrun(2, "attack", run, *ATTACK, "--limit", "4", "--out", other)
     assert done.returncode != 0
     said = [line for line in done.stderr.splitlines() if line.startswith("error")]
-    # every rank that gets to read the parts refuses in one line; torchrun may stop the other rank before it does
-    assert 1 <= len(said) <= 2 and all("rank-1.jsonl was written by a different configuration" in x for x in said)
+    refused = [x for x in said if "rank-1.jsonl was written by a different configuration" in x]
+    stopped = [x for x in said if "stopped by torchrun" in x]
+    # every rank that gets to read the parts refuses in one line; torchrun may stop the other rank before it does,
+    # and that rank says so in a line of its own
+    assert 1 <= len(said) <= 2 and refused, said
+    assert len(refused) + len(stopped) == len(said) and not set(refused) & set(stopped), said  # no line cut into
     # torchrun prints its own traceback of the failed launch; none comes from advtext's code
     assert not [line for line in done.stderr.splitlines() if line.strip().startswith("File") and "advtext" in line
                 and "site-packages/torch" not in line]
+
+
+STOPPED = """
+import os, signal
+from advtext import distributed
+signal.signal(signal.SIGTERM, distributed._stopped_by_peer)  # as join() sets it under torchrun
+if {saying}:
+    distributed.saying_why_it_stops()
+os.kill(os.getpid(), signal.SIGTERM)  # torchrun's stop, as another rank's failure sends it
+print("error (rank 1): this rank's own reason, whole")
+"""
+
+
+@pytest.mark.parametrize("saying", [True, False])
+def test_a_rank_saying_why_it_stops_is_not_cut_off_by_torchruns_stop(saying):
+    """A rank that failed on its own prints its reason whole, though torchrun may stop it meanwhile because another
+    rank failed first; a rank stopped while still working says that it was stopped."""
+    done = subprocess.run([sys.executable, "-c", STOPPED.format(saying=saying)], capture_output=True, text=True,
+                          timeout=60)
+    if saying:
+        assert (done.returncode, done.stdout, done.stderr) == (0, "error (rank 1): this rank's own reason, whole\n", "")
+    else:
+        assert done.returncode == 143 and done.stdout == "" and "stopped by torchrun" in done.stderr
 
 
 GRADIENT_PROBE = """

@@ -1,10 +1,11 @@
 import pytest
 
 from advtext.text.corpora import load_corpus
-from advtext.text.tokenizer import _TOKEN, PAD, UNK, Token, Vocabulary, tokenize, words
+from advtext.text.tokenizer import _TOKEN, PAD, UNK, Token, Vocabulary, capped_length, tokenize, word_set, words
 
 TRICKY = ["ΟΔΟΣ.Α ΣΟΦΟΣ", "İstanbul's İİ x", "naïve café—ok, don't", "ﬁne ﬂat ß ǅ", "a__b_c 'd' e'", "x\u0301y ½ Ⅳ²",
-          "", "   ", "!?", "ONE two THREE'S"]
+          "", "   ", "!?", "ONE two THREE'S", "a\x1cb\x85c\u00a0d\u2028e\u3000f\u200bg\u180eh \t\n\x0bi",
+          "ascii\x1cfile\x1dgroup\x1erecord\x1funit\x0b\x0c\r\x7f\x00end"]
 
 
 def match_by_match(text: str) -> list[Token]:
@@ -34,6 +35,17 @@ def test_real_reviews_tokenise_as_match_by_match_with_any_slice():
         middle = len(expected) // 2
         assert list(tokens[2:middle]) == expected[2:middle]
         assert not expected or tokens[middle] == expected[middle]
+
+
+def test_a_texts_tokens_are_its_chunks_tokens_so_counts_and_word_sets_can_skip_the_tokenizer():
+    """What ``capped_length`` and ``word_set`` rest on: tokens never span whitespace, every other character is in
+    one, and ``str.split`` parts the text where the pattern's whitespace does."""
+    texts = TRICKY + load_corpus("imdb")["test"]["text"][:300] + load_corpus("rotten-tomatoes")["test"]["text"][:300]
+    for text in texts:
+        assert words(text) == [w for chunk in text.split() for w in words(chunk)]
+        for cap in (1, 3, 50, 100, 10**9):
+            assert capped_length(text, cap) == min(len(words(text)), cap)
+    assert word_set(texts) == {w for t in texts for w in words(t)}
 
 
 def test_tokens_keep_internal_apostrophes_and_split_punctuation():

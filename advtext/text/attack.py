@@ -359,7 +359,8 @@ class SequenceAttack:
         batch take their place, so that a batch's tail of slow rows does not leave the device idle.
 
         The bookkeeping stays on the device, a row's fate a code (``ENDINGS``), apart from the count of each row's
-        passes, which the host keeps as it lists the rows of each pass. The loop itself reads back which
+        forward and backward passes, which the host keeps as it lists the rows of each pass (greedy's verifying
+        forward passes are counted on the device). The loop itself reads back which
         rows go on once per pass (and, for greedy, which reached the goal in its verified step): on a GPU each read
         waits for the work queued before it, so the host lists the rows of the next pass while the device runs this
         one."""

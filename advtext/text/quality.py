@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Container, Iterable
 
 from advtext.text.polarity import breaks_polarity
-from advtext.text.tokenizer import is_number, is_punctuation, words
+from advtext.text.tokenizer import is_number, is_punctuation, word_set
 
 TOP_SUBSTITUTES = 5
 
@@ -30,7 +30,7 @@ class CorpusWords(Container[str]):
 
     def __contains__(self, word: object) -> bool:
         if self._words is None:
-            self._words = frozenset(w for t in self._texts for w in words(t))
+            self._words = word_set(self._texts)
             self._texts = None
         return word in self._words
 

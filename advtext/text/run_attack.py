@@ -33,7 +33,7 @@ from advtext.text.dictionary import Dictionary
 from advtext.text.quality import change_figures
 from advtext.text.query_attack import QueryAttack
 from advtext.text.similarity import SentenceEncoder, sentence_encoder
-from advtext.text.tokenizer import Tokens, Vocabulary, tokenize, words
+from advtext.text.tokenizer import Tokens, Vocabulary, capped_length, tokenize, words
 
 HEADER = "advtext_attack"
 NOT_COMPARED = ("run", "n", "corpus", "input")  # where things lie and how many were asked: no effect on a record
@@ -211,7 +211,7 @@ def batch_plan(texts: Sequence[str], max_len: int | None, batch_size: int) -> li
     padding. The plan depends on the texts alone: under torchrun rank r runs batches r, r + N, ..., each made
     of the rows one process would give it, so that no figure changes in its last bits."""
     limit = max_len or 10**9
-    order = sorted(range(len(texts)), key=lambda i: min(len(words(texts[i])), limit))
+    order = sorted(range(len(texts)), key=lambda i: capped_length(texts[i], limit))
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 

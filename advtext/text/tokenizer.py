@@ -4,6 +4,10 @@ Tokens are lower-cased words (letters/digits with internal apostrophes: ``don't`
 punctuation characters. Every token remembers the ``(start, end)`` span of the original text it
 came from, so an attack can rewrite exactly the words it changed and leave the rest of the text,
 its case and its spacing untouched.
+
+No token holds whitespace and every other character falls in one, so a text's tokens are those of its
+whitespace-separated chunks, one chunk after another, and a text has at least as many tokens as chunks
+(``str.split`` and the pattern know the same whitespace).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate, chain, repeat
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from advtext import strict_json
 from advtext.errors import AdvtextError
@@ -24,10 +28,11 @@ PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s]|_")
 _SPLIT = re.compile(f"({_TOKEN.pattern})")  # split() keeps the tokens: gap, token, gap, ..., token, gap
 # An ASCII text takes a faster path to the same tokens: lower-cased whole, it keeps its length and every
-# character's class, and the ASCII patterns match ASCII as the Unicode ones do. Any other text is lower-cased
+# character's class, and the ASCII patterns match ASCII as the Unicode ones do (an ASCII \s lacks the separators
+# \x1c-\x1f, which Unicode and str.split count as whitespace: they are named). Any other text is lower-cased
 # token by token, since lower-casing it whole is not exact (a Greek final sigma; "İ" becomes two characters).
-_TOKEN_ASCII = re.compile(_TOKEN.pattern, re.ASCII)
-_SPLIT_ASCII = re.compile(_SPLIT.pattern, re.ASCII)
+_TOKEN_ASCII = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s\x1c-\x1f]|_", re.ASCII)
+_SPLIT_ASCII = re.compile(f"({_TOKEN_ASCII.pattern})", re.ASCII)
 
 
 class Token(NamedTuple):
@@ -52,6 +57,12 @@ class Tokens:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    @overload
+    def __getitem__(self, index: int) -> Token: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Tokens: ...
 
     def __getitem__(self, index: int | slice) -> Token | Tokens:
         if isinstance(index, slice):
@@ -89,6 +100,16 @@ def words(text: str) -> list[str]:
     if text.isascii():
         return _TOKEN_ASCII.findall(text.lower())
     return list(map(str.lower, _TOKEN.findall(text)))
+
+
+def capped_length(text: str, cap: int) -> int:
+    """``min(len(words(text)), cap)``; a text of ``cap`` chunks or more is not split into tokens at all."""
+    return cap if len(text.split()) >= cap else min(len(words(text)), cap)
+
+
+def word_set(texts: Iterable[str]) -> frozenset[str]:
+    """Every token of ``texts``: the tokens of their distinct chunks (a corpus repeats most of its chunks)."""
+    return frozenset(chain.from_iterable(map(words, set(chain.from_iterable(map(str.split, texts))))))
 
 
 class Vocabulary:
