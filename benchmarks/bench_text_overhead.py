@@ -25,6 +25,7 @@ from commands import ROOT, write_device_section
 
 sys.path.insert(0, str(ROOT))
 
+from advtext.cli import split_texts  # noqa: E402
 from advtext.engine import cyclic_gc_paused  # noqa: E402
 from advtext.goals import Misclassification  # noqa: E402
 from advtext.text import run_attack  # noqa: E402
@@ -53,9 +54,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2400)
     args = ap.parse_args()
     clf = TextClassifier.load(RUN, "cpu")
-    data = load_corpus("imdb")["test"]
-    pairs = [(t, y) for t, y in zip(data["text"], data["label"]) if len(words(t)) <= clf.max_len][: args.n]
-    texts, labels, keys = [t for t, _ in pairs], [y for _, y in pairs], list(range(len(pairs)))
+    texts, labels = split_texts(load_corpus("imdb"), "test", clf.max_len, "imdb")  # as `advtext attack` reads them
+    texts, labels = texts[: args.n], labels[: args.n]
+    keys = list(range(len(texts)))
     attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
                             AttackSettings(method="papernot", measure_similarity=False))
     tokens = [t[: clf.max_len] for t in map(tokenize, texts)]

@@ -304,7 +304,7 @@ class SequenceAttack:
         refuses the text it would make).
 
         Returns the positions tried (b, k; the first is the one changed), substitutes (-1: none), extra
-        forward passes per row, and (None) checked probabilities.
+        forward passes per row (0: papernot verifies nothing), and (None) checked probabilities.
         """
         pos = priority.masked_fill(~open_positions, -2.0).argmax(1)
         sub = self.sign_substitutes(ids, grad, pos)
