@@ -25,13 +25,13 @@ from commands import ROOT, pct, write_device_section
 
 sys.path.insert(0, str(ROOT))
 
+from advtext.cli import split_texts  # noqa: E402
 from advtext.goals import SUCCEEDED, Misclassification  # noqa: E402
 from advtext.text.attack import AttackSettings, SequenceAttack  # noqa: E402
 from advtext.text.classifier import TextClassifier  # noqa: E402
 from advtext.text.corpora import load_corpus  # noqa: E402
 from advtext.text.dictionary import build_dictionary  # noqa: E402
 from advtext.text.run_attack import attack_batch, batch_plan  # noqa: E402
-from advtext.text.tokenizer import words  # noqa: E402
 
 RUN = ROOT / "runs" / "bench" / "row0"
 RESULTS = ROOT / "benchmarks" / "results" / "active_rows.md"
@@ -69,7 +69,7 @@ def main() -> None:
     if not (RUN / "model.safetensors").exists():
         raise SystemExit(f"{RUN.relative_to(ROOT)} not found: run benchmarks/bench_attack.py first")
     clf = TextClassifier.load(RUN, args.device)
-    texts = [t for t in load_corpus("imdb")["test"]["text"] if len(words(t)) <= 100][: args.n]
+    texts = split_texts(load_corpus("imdb"), "test", 100, "imdb")[0][: args.n]  # as `advtext attack` reads them
     rows = [r[: clf.max_len] for r in clf.token_ids(texts)]
     labels = clf.predict_proba(texts).argmax(-1).tolist()
     width = attack_batch(clf)

@@ -18,12 +18,12 @@ from torch.profiler import ProfilerActivity, profile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from advtext.cli import split_texts  # noqa: E402
 from advtext.goals import Misclassification  # noqa: E402
 from advtext.text.attack import AttackSettings, SequenceAttack  # noqa: E402
 from advtext.text.classifier import TextClassifier  # noqa: E402
 from advtext.text.corpora import load_corpus  # noqa: E402
 from advtext.text.dictionary import build_dictionary  # noqa: E402
-from advtext.text.tokenizer import words  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU visible to this torch")
     clf = TextClassifier.load(ROOT / "runs" / "bench" / "row0", "cuda")
-    texts = [t for t in load_corpus("imdb")["test"]["text"] if len(words(t)) <= 100][: args.reviews]
+    texts = split_texts(load_corpus("imdb"), "test", 100, "imdb")[0][: args.reviews]  # as `advtext attack` reads them
     rows = [r[: clf.max_len] for r in clf.token_ids(texts)]
     labels = clf.predict_proba(texts).argmax(-1).tolist()
     attack = SequenceAttack(clf.model, Misclassification(), build_dictionary("vocab", clf.vocab),
