@@ -131,8 +131,9 @@ class Outcome:
 def row_priorities(lengths: list[int], keys: list[int], seed: int, width: int) -> torch.Tensor:
     """Random position priorities (B, width), one generator seed per sentence: independent of batching.
 
-    The loop over sentences runs once per batch and costs about 4.5 microseconds a sentence (measured on 2,400
-    random lengths up to 100, 2 cores), about 1% of the CPU attack's 4 ms a review and 2% of a GPU's 0.24 ms.
+    The loop over sentences runs once per batch and costs about 5.5 microseconds a sentence
+    (``benchmarks/bench_text_overhead.py``, 2 cores): under 0.1% of the CPU attack's 7 ms a review and about 2% of
+    a GPU's 0.24 ms (the README's figures).
     """
     out = torch.full((len(lengths), width), -1.0)
     g = torch.Generator()
